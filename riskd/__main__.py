@@ -1,0 +1,3 @@
+from riskd.cli import main
+
+raise SystemExit(main())
