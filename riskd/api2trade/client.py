@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal
 
@@ -115,7 +115,7 @@ class AsyncApi2TradeClient:
 
     async def stream_iter(
         self, account_id: str, symbols: Iterable[str], *, on_connect: OnConnect | None = None
-    ) -> AsyncIterator[Quote]:
+    ) -> AsyncGenerator[Quote, None]:
         """Ticks as an async generator; reconnects and resubscribes on its own.
 
         Stops only when the caller stops iterating, or with ``AuthenticationError`` /

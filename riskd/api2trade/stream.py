@@ -19,8 +19,7 @@ import inspect
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlencode, urlsplit
@@ -108,6 +107,7 @@ class TickStream:
         self._ping_timeout = ping_timeout
         self._open_timeout = open_timeout
         self._ws: ClientConnection | None = None
+        self._ticks: AsyncGenerator[Quote, None] | None = None
         self._closed = False
         self.state: StreamState = "idle"
         self.stats = StreamStats()
@@ -145,6 +145,10 @@ class TickStream:
         self.state = "closed"
         if self._ws is not None:
             await self._ws.close()
+        # A generator suspended in another task's ``anext`` ends on its own once the
+        # connection is closed; only an idle one can (and must) be closed here.
+        if self._ticks is not None and not getattr(self._ticks, "ag_running", False):
+            await self._ticks.aclose()
 
     def _url(self) -> str:
         url = self._settings.stream_url
@@ -159,105 +163,107 @@ class TickStream:
             return {}
         return auth_headers(self._settings)
 
-    def __aiter__(self) -> AsyncIterator[Quote]:
-        return self._run()
+    def __aiter__(self) -> TickStream:
+        return self
 
-    async def _run(self) -> AsyncIterator[Quote]:
-        try:
-            async with aclosing(self._connections()) as ticks:
-                async for tick in ticks:
-                    yield tick
-        finally:
-            self.state = "closed"
+    async def __anext__(self) -> Quote:
+        # One generator for the stream's life: iterating again (a second ``async for``)
+        # continues on the same connection instead of opening another.
+        if self._ticks is None:
+            self._ticks = self._run()
+        return await anext(self._ticks)
 
-    async def _connections(self) -> AsyncGenerator[Quote, None]:
+    async def _run(self) -> AsyncGenerator[Quote, None]:
         attempt = 0
         failing_since: float | None = None
         host = urlsplit(self._settings.stream_url).netloc
-        while not self._closed:
-            self.state = "connecting"
-            opened_at: float | None = None
-            try:
-                async with connect(
-                    self._url(),
-                    additional_headers=self._headers(),
-                    open_timeout=self._open_timeout,
-                    ping_interval=self._ping_interval,
-                    ping_timeout=self._ping_timeout,
-                    close_timeout=2.0,
-                    logger=_ws_log,
-                ) as ws:
-                    opened_at = time.monotonic()
-                    self._ws = ws
-                    if self._symbols:
-                        await ws.send(wire.subscribe_message(list(self._symbols)))
-                    self.state = "connected"
-                    if self.stats.connects:
-                        self.stats.reconnects += 1
-                    self.stats.connects += 1
-                    if failing_since is not None:
-                        log.info(
-                            "stream to %s for %s back after %.1fs",
-                            host,
-                            self._account_id,
-                            time.monotonic() - failing_since,
-                        )
-                        failing_since = None
-                    await _maybe_await(self._on_connect() if self._on_connect else None)
-                    async for frame in ws:
-                        tick = await self._handle(frame)
-                        if tick is not None:
-                            yield tick
-                problem = "closed by server"
-            except InvalidStatus as exc:
-                status = exc.response.status_code
-                if status in (401, 403):
+        try:
+            while not self._closed:
+                self.state = "connecting"
+                opened_at: float | None = None
+                try:
+                    async with connect(
+                        self._url(),
+                        additional_headers=self._headers(),
+                        open_timeout=self._open_timeout,
+                        ping_interval=self._ping_interval,
+                        ping_timeout=self._ping_timeout,
+                        close_timeout=2.0,
+                        logger=_ws_log,
+                    ) as ws:
+                        opened_at = time.monotonic()
+                        self._ws = ws
+                        if self._symbols:
+                            await ws.send(wire.subscribe_message(list(self._symbols)))
+                        self.state = "connected"
+                        if self.stats.connects:
+                            self.stats.reconnects += 1
+                        self.stats.connects += 1
+                        if failing_since is not None:
+                            log.info(
+                                "stream to %s for %s back after %.1fs",
+                                host,
+                                self._account_id,
+                                time.monotonic() - failing_since,
+                            )
+                            failing_since = None
+                        await _maybe_await(self._on_connect() if self._on_connect else None)
+                        async for frame in ws:
+                            tick = await self._handle(frame)
+                            if tick is not None:
+                                yield tick
+                    problem = "closed by server"
+                except InvalidStatus as exc:
+                    status = exc.response.status_code
+                    if status in (401, 403):
+                        self.state = "closed"
+                        raise AuthenticationError(
+                            f"stream handshake refused with HTTP {status}",
+                            status_code=status,
+                            endpoint="stream",
+                        ) from None
+                    if status == 404:
+                        self.state = "closed"
+                        raise AccountNotFoundError(
+                            f"stream: account {self._account_id} not registered",
+                            status_code=status,
+                            endpoint="stream",
+                        ) from None
+                    problem = f"handshake HTTP {status}"
+                except InvalidURI:
                     self.state = "closed"
-                    raise AuthenticationError(
-                        f"stream handshake refused with HTTP {status}",
-                        status_code=status,
-                        endpoint="stream",
+                    raise ConfigurationError(
+                        f"stream URL for host {host!r} is not a valid ws:// or wss:// URL"
                     ) from None
-                if status == 404:
-                    self.state = "closed"
-                    raise AccountNotFoundError(
-                        f"stream: account {self._account_id} not registered",
-                        status_code=status,
-                        endpoint="stream",
-                    ) from None
-                problem = f"handshake HTTP {status}"
-            except InvalidURI:
-                self.state = "closed"
-                raise ConfigurationError(
-                    f"stream URL for host {host!r} is not a valid ws:// or wss:// URL"
-                ) from None
-            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
-                problem = f"{type(exc).__name__}: {str(exc)[:120]}"
-            finally:
-                self._ws = None
-            if self._closed:
-                break
-            if opened_at is not None and time.monotonic() - opened_at >= self._stable_after:
-                attempt = 0
-            delay = self._backoff.delay(attempt)
-            attempt += 1
-            if failing_since is None:
-                failing_since = time.monotonic()
-                log.warning(
-                    "stream to %s for %s lost (%s); reconnecting with back-off",
-                    host,
-                    self._account_id,
-                    problem,
-                )
-            else:
-                log.debug(
-                    "stream reconnect attempt %d failed (%s); next in %.2fs",
-                    attempt,
-                    problem,
-                    delay,
-                )
-            self.state = "waiting"
-            await asyncio.sleep(delay)
+                except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+                    problem = f"{type(exc).__name__}: {str(exc)[:120]}"
+                finally:
+                    self._ws = None
+                if self._closed:
+                    break
+                if opened_at is not None and time.monotonic() - opened_at >= self._stable_after:
+                    attempt = 0
+                delay = self._backoff.delay(attempt)
+                attempt += 1
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning(
+                        "stream to %s for %s lost (%s); reconnecting with back-off",
+                        host,
+                        self._account_id,
+                        problem,
+                    )
+                else:
+                    log.debug(
+                        "stream reconnect attempt %d failed (%s); next in %.2fs",
+                        attempt,
+                        problem,
+                        delay,
+                    )
+                self.state = "waiting"
+                await asyncio.sleep(delay)
+        finally:
+            self.state = "closed"
 
     async def _handle(self, frame: str | bytes) -> Quote | None:
         try:

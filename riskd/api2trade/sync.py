@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from riskd.api2trade.backoff import Backoff
 from riskd.api2trade.client import (
     AsyncApi2TradeClient,
     OnTick,
@@ -238,6 +239,7 @@ class Api2TradeClient:
         stream_auth: Literal["header", "query"] | None = None,
         settings: ClientSettings | None = None,
         hooks: ClientHooks | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         # Built first: bad credentials raise here, before a thread exists.
         self._async = AsyncApi2TradeClient(
@@ -251,6 +253,7 @@ class Api2TradeClient:
             stream_auth=stream_auth,
             settings=settings,
             hooks=hooks,
+            backoff=backoff,
         )
         self.settings = self._async.settings
         runner = _LoopThread()
@@ -287,7 +290,7 @@ class Api2TradeClient:
 
     async def stream_iter(
         self, account_id: str, symbols: Iterable[str], *, on_connect: OnConnect | None = None
-    ) -> AsyncIterator[Quote]:
+    ) -> AsyncGenerator[Quote, None]:
         """Ticks as an async generator on the caller's loop; reconnects on its own."""
         stream = self.open_stream(account_id, symbols, on_connect=on_connect)
         try:

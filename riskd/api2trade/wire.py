@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -66,10 +66,15 @@ class Response:
 # --- requests ---------------------------------------------------------------------------------
 
 
-def _iso(moment: datetime) -> str:
+def _iso(moment: datetime, *, round_up: bool = False) -> str:
+    """Whole-second UTC, as the spec shows. The end of a range is rounded up, so an order
+    closed earlier in the current second is not cut off."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment.astimezone(UTC)
+    if round_up and moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def register(login: str, password: str, server: str) -> Request:
@@ -141,7 +146,7 @@ def positions(account_id: str) -> Request:
 
 
 def history(account_id: str, date_from: datetime, date_to: datetime) -> Request:
-    params = {"id": account_id, "dateFrom": _iso(date_from), "dateTo": _iso(date_to)}
+    params = {"id": account_id, "dateFrom": _iso(date_from), "dateTo": _iso(date_to, round_up=True)}
     return Request("GET", "/OrderHistory", params)
 
 
@@ -151,7 +156,7 @@ def history_page(
     params = {
         "id": account_id,
         "dateFrom": _iso(date_from),
-        "dateTo": _iso(date_to),
+        "dateTo": _iso(date_to, round_up=True),
         "page": str(page),
         "pageSize": str(page_size),
     }

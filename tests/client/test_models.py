@@ -28,7 +28,9 @@ from riskd.api2trade.models import (
         ("EURUSD.a", 1.08500, 1.08508, 0.8),
     ],
 )
-def test_spread_pips_counts_pips_not_points(symbol: str, bid: float, ask: float, pips: float) -> None:
+def test_spread_pips_counts_pips_not_points(
+    symbol: str, bid: float, ask: float, pips: float
+) -> None:
     q = Quote(symbol=symbol, bid=bid, ask=ask)
     assert q.spread_pips == pytest.approx(pips)
     assert q.mid == pytest.approx((bid + ask) / 2)
@@ -40,13 +42,20 @@ def test_quote_prints_like_the_sdk_readme() -> None:
 
 
 def test_quote_time_without_zone_is_utc() -> None:
-    q = Quote.model_validate({"symbol": "EURUSD", "bid": 1, "ask": 1.1, "time": "2026-11-25T12:00:00"})
+    q = Quote.model_validate(
+        {"symbol": "EURUSD", "bid": 1, "ask": 1.1, "time": "2026-11-25T12:00:00"}
+    )
     assert q.time == datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 def _summary(**kw: float | None) -> AccountSummary:
-    base = {"balance": 1000.0, "equity": 1000.0, "free_margin": 1000.0, "margin_level": 0.0,
-            "currency": "USD"}
+    base = {
+        "balance": 1000.0,
+        "equity": 1000.0,
+        "free_margin": 1000.0,
+        "margin_level": 0.0,
+        "currency": "USD",
+    }
     base.update(kw)
     return AccountSummary.model_validate(base)
 
@@ -61,14 +70,29 @@ def test_margin_call_risk_ignores_accounts_without_margin() -> None:
 
 def test_position_total_pnl_and_side_normalisation() -> None:
     p = Position.model_validate(
-        {"ticket": 1, "symbol": "EURUSD", "type": "Sell", "volume": 0.1, "openPrice": 1.1,
-         "profit": -12.5, "swap": -1.25, "commission": -0.7}
+        {
+            "ticket": 1,
+            "symbol": "EURUSD",
+            "type": "Sell",
+            "volume": 0.1,
+            "openPrice": 1.1,
+            "profit": -12.5,
+            "swap": -1.25,
+            "commission": -0.7,
+        }
     )
     assert p.order_type == "sell"
     assert p.total_pnl == pytest.approx(-14.45)
     numeric = Position.model_validate(
-        {"ticket": 1, "symbol": "EURUSD", "type": 0, "volume": 0.1, "openPrice": 1.1,
-         "profit": 3, "swap": 0}
+        {
+            "ticket": 1,
+            "symbol": "EURUSD",
+            "type": 0,
+            "volume": 0.1,
+            "openPrice": 1.1,
+            "profit": 3,
+            "swap": 0,
+        }
     )
     assert numeric.order_type == "buy"
     assert numeric.total_pnl == 3.0  # commission absent: optional
@@ -76,10 +100,19 @@ def test_position_total_pnl_and_side_normalisation() -> None:
 
 def _item(net: float) -> OrderHistoryItem:
     return OrderHistoryItem.model_validate(
-        {"ticket": 1, "symbol": "EURUSD", "type": "buy", "volume": 0.1, "openPrice": 1.0,
-         "closePrice": 1.0, "openTime": "2026-11-01T00:00:00Z",
-         "closeTime": "2026-11-01T01:00:00Z", "profit": net + 1.0, "swap": -0.5,
-         "commission": -0.5}
+        {
+            "ticket": 1,
+            "symbol": "EURUSD",
+            "type": "buy",
+            "volume": 0.1,
+            "openPrice": 1.0,
+            "closePrice": 1.0,
+            "openTime": "2026-11-01T00:00:00Z",
+            "closeTime": "2026-11-01T01:00:00Z",
+            "profit": net + 1.0,
+            "swap": -0.5,
+            "commission": -0.5,
+        }
     )
 
 
@@ -103,7 +136,7 @@ def test_pagination_properties() -> None:
 
 
 def test_order_type() -> None:
-    assert OrderType.BUY_MARKET == 0
+    assert int(OrderType.BUY_MARKET) == 0
     assert OrderType.BUY_MARKET.is_market()
     assert OrderType.BUY_LIMIT.is_pending()
     assert OrderType.SELL_STOP.side == "sell"

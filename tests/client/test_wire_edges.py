@@ -21,17 +21,23 @@ BASE = "https://bridge.invalid"
 KEY = "sk-very-secret-key-123"
 
 
-def _client(**kw: object) -> AsyncApi2TradeClient:
-    return AsyncApi2TradeClient(api_key=KEY, base_url=BASE, backoff=Backoff(base=0.001, cap=0.002),
-                                **kw)  # type: ignore[arg-type]
+def _client() -> AsyncApi2TradeClient:
+    return AsyncApi2TradeClient(api_key=KEY, base_url=BASE, backoff=Backoff(base=0.001, cap=0.002))
 
 
-SUMMARY = {"balance": 1000.0, "equity": 990.0, "freeMargin": 900.0, "marginLevel": 1100.0,
-           "currency": "USD"}
+SUMMARY = {
+    "balance": 1000.0,
+    "equity": 990.0,
+    "freeMargin": 900.0,
+    "marginLevel": 1100.0,
+    "currency": "USD",
+}
 
 
 @respx.mock(base_url=BASE)
-async def test_missing_required_field_names_endpoint_and_field(respx_mock: respx.MockRouter) -> None:
+async def test_missing_required_field_names_endpoint_and_field(
+    respx_mock: respx.MockRouter,
+) -> None:
     body = dict(SUMMARY)
     del body["equity"]
     respx_mock.get("/AccountSummary").respond(json=body)
@@ -54,8 +60,17 @@ async def test_malformed_field_is_an_error_not_a_silent_zero(respx_mock: respx.M
 async def test_optional_fields_may_be_absent(respx_mock: respx.MockRouter) -> None:
     respx_mock.get("/AccountSummary").respond(json=SUMMARY)
     respx_mock.get("/Positions").respond(
-        json=[{"ticket": 5, "symbol": "EURUSD", "type": "buy", "volume": 0.1,
-               "openPrice": 1.08, "profit": 1.5, "swap": 0.0}]
+        json=[
+            {
+                "ticket": 5,
+                "symbol": "EURUSD",
+                "type": "buy",
+                "volume": 0.1,
+                "openPrice": 1.08,
+                "profit": 1.5,
+                "swap": 0.0,
+            }
+        ]
     )
     async with _client() as client:
         s = await client.accounts.summary("acc")
@@ -151,8 +166,16 @@ async def test_secrets_never_in_repr_errors_or_logs(
         await client.accounts.summary("acc")
     await client.aclose()
     await pro.aclose()
-    texts = [repr(client), str(client), repr(client.settings), repr(pro), repr(pro.settings),
-             str(info.value), repr(info.value), caplog.text]
+    texts = [
+        repr(client),
+        str(client),
+        repr(client.settings),
+        repr(pro),
+        repr(pro.settings),
+        str(info.value),
+        repr(info.value),
+        caplog.text,
+    ]
     for text in texts:
         assert KEY not in text
         assert "pro-secret-pw" not in text

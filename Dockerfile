@@ -1,0 +1,18 @@
+# syntax=docker/dockerfile:1
+# Build a wheel in one stage, install it into a slim runtime as a non-root user.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY riskd ./riskd
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+    && useradd --system --uid 10001 --no-create-home riskd
+USER 10001
+ENTRYPOINT ["riskd"]
+# Until the daemon lands, the image runs the bridge simulator.
+CMD ["sim", "--host", "0.0.0.0", "--port", "8765"]
+EXPOSE 8765
