@@ -44,10 +44,16 @@ def conversion_rate(from_ccy: str, to_ccy: str, mid: MidLookup) -> float | None:
 def profit_in_quote(
     side: str, open_price: float, bid: float, ask: float, volume: float, contract_size: float
 ) -> float:
-    """Floating profit in the quote currency: buys close at the bid, sells at the ask."""
+    """Floating profit in the quote currency: buys close at the bid, sells at the ask.
+
+    ``side`` is ``"buy"`` or ``"sell"`` exactly (models normalise the wire's spellings); any
+    other value is a bug that would silently flip the sign, so it raises.
+    """
     if side == "buy":
         return (bid - open_price) * contract_size * volume
-    return (open_price - ask) * contract_size * volume
+    if side == "sell":
+        return (open_price - ask) * contract_size * volume
+    raise ValueError(f"side must be 'buy' or 'sell', not {side!r}")
 
 
 def margin_in_account(
