@@ -52,7 +52,8 @@ def run_sim(args: argparse.Namespace) -> int:
         seed=args.seed,
         tick_rate=args.tick_rate,
         api_keys=[args.api_key],
-        log_level=str(getattr(args, "log_level", "warning")).lower(),
+        # uvicorn's per-connection INFO lines drown the banner; show them only when debugging.
+        log_level="debug" if str(getattr(args, "log_level", "")).upper() == "DEBUG" else "warning",
     )
     try:
         asyncio.run(_serve(server, demo_account=args.demo_account))
