@@ -1,0 +1,1 @@
+"""What riskd does about verdicts: flatten accounts (``enforcer``) and tell people (``alerts``)."""

@@ -1,0 +1,1 @@
+"""Watching accounts: the account book, polling, day baselines and the evaluate-act loop."""

@@ -1,0 +1,130 @@
+"""The daemon: wires client, store, watcher, enforcer and poller, and runs until told to stop.
+
+Start-up order matters: rule states come from the store before anything is evaluated (a
+restart must not forget a baseline or a latch), interrupted flattens resume before polling
+starts, and each account gets one positions and one summary poll before its schedule runs.
+Shutdown lets an in-flight flatten finish and flushes deferred state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from riskd.actions.alerts import Alerter, LogAlerter
+from riskd.actions.enforcer import AccountRef, EnforcementSettings, Enforcer
+from riskd.api2trade import AsyncApi2TradeClient, ClientSettings
+from riskd.engine import Rule
+from riskd.monitor.book import AccountBook, AccountInfo
+from riskd.monitor.budget import RequestBudget
+from riskd.monitor.poller import Poller, PollSettings
+from riskd.monitor.watcher import Clock, Watcher, WatchSettings, utcnow
+from riskd.store import AsyncStore, StateStore
+
+log = logging.getLogger("riskd")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """One account to watch."""
+
+    id: str
+    name: str
+    initial_balance: float
+    rules: tuple[Rule, ...]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """Everything the daemon needs, already validated (see ``riskd.config``)."""
+
+    client: ClientSettings
+    state_path: str
+    accounts: tuple[AccountSpec, ...]
+    poll: PollSettings = PollSettings()
+    watch: WatchSettings = WatchSettings()
+    enforcement: EnforcementSettings = EnforcementSettings()
+    max_concurrent_requests: int = 16
+
+
+class Service:
+    """One riskd process watching many accounts."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        alerter: Alerter | None = None,
+        client: AsyncApi2TradeClient | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.alerter: Alerter = alerter or LogAlerter()
+        self.client = client or AsyncApi2TradeClient(settings=settings.client)
+        self.store = AsyncStore(StateStore(settings.state_path))
+        self.budget = RequestBudget(settings.max_concurrent_requests)
+        self.books = {
+            a.id: AccountBook(AccountInfo(a.id, a.name, a.initial_balance, a.rules, a.dry_run))
+            for a in settings.accounts
+        }
+        self.enforcer = Enforcer(
+            self.client, self.store, self.alerter, settings.enforcement, self._account_ref
+        )
+        self.watcher = Watcher(
+            self.client, self.store, self.enforcer, self.alerter, self.budget, settings.watch,
+            clock,
+        )  # fmt: skip
+        self.poller = Poller(self.client, self.watcher, self.budget, self.alerter, settings.poll)
+        self.ready = asyncio.Event()
+
+    def _account_ref(self, account_id: str) -> AccountRef | None:
+        book = self.books.get(account_id)
+        if book is None:
+            return None
+        return AccountRef(book.info.id, book.info.name, book.info.dry_run)
+
+    async def start(self) -> None:
+        """Load state, resume interrupted flattens, poll every account once, schedule."""
+        for book in self.books.values():
+            book.states.update(await self.store.load_rule_states(book.info.id))
+        resumed = await self.enforcer.resume()
+        if resumed:
+            log.warning("resumed %d flatten(s) left unfinished by the previous run", resumed)
+        books = list(self.books.values())
+
+        async def first_poll(book: AccountBook) -> None:
+            await self.poller.poll_positions(book)
+            await self.poller.poll_summary(book)
+
+        await asyncio.gather(*(first_poll(b) for b in books))
+        self.poller.start(books)
+        self.ready.set()
+        dry = sum(1 for b in books if b.info.dry_run)
+        log.info("riskd watching %d account(s)%s", len(books),
+                 f", {dry} in dry-run" if dry else "")  # fmt: skip
+
+    async def stop(self) -> None:
+        """Stop polling, let flattens finish, flush state, close connections."""
+        self.poller.shutdown()
+        await self.enforcer.aclose()
+        for book in self.books.values():
+            await self.watcher.flush(book)
+        await self.store.close()
+        await self.client.aclose()
+
+
+async def run_until_signalled(service: Service) -> None:
+    """Run ``service`` until SIGTERM or SIGINT, then stop it gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        await stop.wait()
+        log.info("stopping: finishing in-flight flattens and flushing state")
+    finally:
+        await service.stop()

@@ -1,0 +1,123 @@
+"""Breach to flatten against the live simulator: once per ticket, dry run, lockout."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from riskd.service import Service
+from riskd.sim import SimServer
+from tests.daemon.conftest import RecordingAlerter, service_settings, wait_until
+
+
+def _account_with_positions(sim: SimServer) -> tuple[str, list[int]]:
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    sim.set_price("XAUUSD", 2350.00, 2350.30)
+    account = sim.create_account(balance=100_000.0)
+    tickets = [
+        sim.open_position(account, "EURUSD", "buy", 1.0),
+        sim.open_position(account, "XAUUSD", "sell", 0.5),
+    ]
+    return account, tickets
+
+
+def _closes(sim: SimServer) -> Counter[int]:
+    return Counter(r.body["ticket"] for r in sim.requests.records(path="/OrderClose"))
+
+
+async def test_breach_flattens_once_per_ticket_and_locks_out(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account, tickets = _account_with_positions(sim)
+    service = Service(service_settings(sim, tmp_path / "s.sqlite", account), alerter=alerter)
+    await service.start()
+    try:
+        sim.set_price("EURUSD", 1.07000, 1.07010)  # -150 pips on 1 lot: equity 98,500 < 99,000
+        await wait_until(lambda: sim.positions(account) == [])
+        await wait_until(lambda: "flatten_done" in alerter.events())
+        # More polls and checks run; none may close again.
+        polls = sim.requests.count(path="/AccountSummary")
+        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= polls + 5)
+        assert _closes(sim) == Counter({t: 1 for t in tickets})
+        assert "breach" in alerter.events()
+        journal = await service.store.flattens(account)
+        assert [(r.status, r.rule) for r in journal] == [("done", "max-loss")]
+
+        # Lockout: a position opened now is closed at once.
+        late = sim.open_position(account, "EURUSD", "buy", 0.1)
+        await wait_until(lambda: sim.positions(account) == [])
+        assert _closes(sim)[late] == 1
+        assert "lockout_close" in alerter.events()
+    finally:
+        await service.stop()
+
+
+async def test_dry_run_sends_no_trade_request(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account, _ = _account_with_positions(sim)
+    settings = service_settings(sim, tmp_path / "s.sqlite", account, dry_run=True)
+    service = Service(settings, alerter=alerter)
+    await service.start()
+    try:
+        sim.set_price("EURUSD", 1.07000, 1.07010)
+        await wait_until(lambda: "flatten_done" in alerter.events())
+        sim.open_position(account, "EURUSD", "buy", 0.1)  # lockout would close it, if not dry
+        await wait_until(lambda: "lockout_close" in alerter.events())
+        journal = await service.store.flattens(account)
+        assert journal[0].detail.startswith("dry run: would close")
+    finally:
+        await service.stop()
+    trade_paths = ("/OrderClose", "/OrderSend", "/OrderModify")
+    assert sum(sim.requests.count(path=p) for p in trade_paths) == 0
+    assert len(sim.positions(account)) == 3
+
+
+TWO_RULES = """
+- name: daily
+  kind: daily_loss
+  baseline: balance
+  limit: 500
+  reset: {at: "00:00", zone: Europe/Prague}
+  action: close_all
+- name: max-loss
+  kind: max_loss
+  limit: 1000
+  action: close_all
+"""
+
+
+async def test_two_rules_breaching_together_close_each_ticket_once(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account, tickets = _account_with_positions(sim)
+    settings = service_settings(sim, tmp_path / "s.sqlite", account, rules=TWO_RULES)
+    service = Service(settings, alerter=alerter)
+    await service.start()
+    try:
+        sim.set_price("EURUSD", 1.07000, 1.07010)
+        await wait_until(lambda: alerter.events().count("flatten_done") == 2)
+        assert _closes(sim) == Counter({t: 1 for t in tickets})
+        assert {r.rule for r in await service.store.flattens(account)} == {"daily", "max-loss"}
+    finally:
+        await service.stop()
+
+
+async def test_unconfirmed_breach_does_not_flatten(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account, _ = _account_with_positions(sim)
+    service = Service(service_settings(sim, tmp_path / "s.sqlite", account), alerter=alerter)
+    await service.start()
+    try:
+        await service.poller.poll_summary(service.books[account])
+        sim.set_price("EURUSD", 1.07000, 1.07010)  # breach...
+        summary = await service.client.accounts.summary(account)
+        sim.set_price("EURUSD", 1.08500, 1.08510)  # ...gone by the time riskd confirms
+        service.poller.shutdown()
+        await service.watcher.on_summary(service.books[account], summary)
+        assert service.watcher.not_confirmed == 1
+        assert sim.requests.count(path="/OrderClose") == 0
+        assert not service.books[account].states["max-loss"].latched
+    finally:
+        await service.stop()
