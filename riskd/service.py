@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from riskd.actions.alerts import Alerter, LogAlerter
 from riskd.actions.enforcer import AccountRef, EnforcementSettings, Enforcer
@@ -44,9 +44,9 @@ class ServiceSettings:
     client: ClientSettings
     state_path: str
     accounts: tuple[AccountSpec, ...]
-    poll: PollSettings = PollSettings()
-    watch: WatchSettings = WatchSettings()
-    enforcement: EnforcementSettings = EnforcementSettings()
+    poll: PollSettings = field(default_factory=PollSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    enforcement: EnforcementSettings = field(default_factory=EnforcementSettings)
     max_concurrent_requests: int = 16
 
 
@@ -74,9 +74,14 @@ class Service:
             self.client, self.store, self.alerter, settings.enforcement, self._account_ref
         )
         self.watcher = Watcher(
-            self.client, self.store, self.enforcer, self.alerter, self.budget, settings.watch,
+            self.client,
+            self.store,
+            self.enforcer,
+            self.alerter,
+            self.budget,
+            settings.watch,
             clock,
-        )  # fmt: skip
+        )
         self.poller = Poller(self.client, self.watcher, self.budget, self.alerter, settings.poll)
         self.ready = asyncio.Event()
 
@@ -103,8 +108,7 @@ class Service:
         self.poller.start(books)
         self.ready.set()
         dry = sum(1 for b in books if b.info.dry_run)
-        log.info("riskd watching %d account(s)%s", len(books),
-                 f", {dry} in dry-run" if dry else "")  # fmt: skip
+        log.info("riskd watching %d account(s)%s", len(books), f", {dry} in dry-run" if dry else "")
 
     async def stop(self) -> None:
         """Stop polling, let flattens finish, flush state, close connections."""

@@ -75,17 +75,20 @@ def money(value: float | None, currency: str) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return "never (a person must unlock)" if moment is None else moment.strftime(
-        "%Y-%m-%d %H:%M UTC"
+    return (
+        "never (a person must unlock)" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
     )
 
 
 def verdict_fields(verdict: Verdict, currency: str) -> dict[str, str]:
     """The numbers a trader wants in every rule alert: where equity is, where the floor is."""
-    loss_rule = verdict.kind in ("daily_loss", "max_loss", "trailing_drawdown", "profit_target")
-    fmt = (lambda v: money(v, currency)) if loss_rule else (
-        lambda v: "n/a" if v is None else f"{v:,.2f}"
-    )
+    in_money = verdict.kind in ("daily_loss", "max_loss", "trailing_drawdown", "profit_target")
+
+    def fmt(value: float | None) -> str:
+        if in_money:
+            return money(value, currency)
+        return "n/a" if value is None else f"{value:,.2f}"
+
     fields = {
         "value": fmt(verdict.value),
         "threshold": fmt(verdict.threshold),
@@ -107,7 +110,7 @@ def verdict_alerts(
     out: list[Alert] = []
     fields = verdict_fields(verdict, currency)
     base = f"{account_id}:{verdict.rule}"
-    stamp = (verdict.condition_since or verdict.next_reset)
+    stamp = verdict.condition_since or verdict.next_reset
     episode = stamp.isoformat() if stamp is not None else "-"
     what = {
         "daily_loss": "equity vs daily floor",
@@ -120,12 +123,20 @@ def verdict_alerts(
     }[verdict.kind]
     numbers = f"{what}: {fields['value']} / {fields['threshold']} (headroom {fields['headroom']})"
     if Newly.WARN in verdict.newly and verdict.warn_crossed is not None:
-        out.append(Alert(
-            key=f"{base}:warn:{verdict.warn_crossed}:{episode}", event="warn", severity="warning",
-            account_id=account_id, account_name=account_name, rule=verdict.rule,
-            title=f"{account_name}: {verdict.rule} at {verdict.warn_crossed:.0%} of the allowed loss",
-            body=numbers, fields=fields,
-        ))  # fmt: skip
+        out.append(
+            Alert(
+                key=f"{base}:warn:{verdict.warn_crossed}:{episode}",
+                event="warn",
+                severity="warning",
+                account_id=account_id,
+                account_name=account_name,
+                rule=verdict.rule,
+                title=f"{account_name}: {verdict.rule} at {verdict.warn_crossed:.0%} "
+                "of the allowed loss",
+                body=numbers,
+                fields=fields,
+            )
+        )
     if Newly.BREACH in verdict.newly:
         event = "stale" if verdict.kind == "stale_data" else "breach"
         if verdict.action == "alert":
@@ -138,26 +149,45 @@ def verdict_alerts(
             )
         else:
             next_step = "riskd flattens the account now"
-        out.append(Alert(
-            key=f"{base}:{event}:{episode}", event=event,
-            severity="critical" if verdict.severity == "critical" else verdict.severity,
-            account_id=account_id, account_name=account_name, rule=verdict.rule,
-            title=f"{account_name}: {verdict.rule} BREACHED", body=f"{numbers}. {next_step}.",
-            fields=fields,
-        ))  # fmt: skip
+        out.append(
+            Alert(
+                key=f"{base}:{event}:{episode}",
+                event=event,
+                severity="critical" if verdict.severity == "critical" else verdict.severity,
+                account_id=account_id,
+                account_name=account_name,
+                rule=verdict.rule,
+                title=f"{account_name}: {verdict.rule} BREACHED",
+                body=f"{numbers}. {next_step}.",
+                fields=fields,
+            )
+        )
     if Newly.RESOLVED in verdict.newly:
-        out.append(Alert(
-            key=f"{base}:recovered:{verdict.previous_status}:{episode}", event="recovered",
-            severity="info", account_id=account_id, account_name=account_name,
-            rule=verdict.rule, title=f"{account_name}: {verdict.rule} back to {verdict.status}",
-            body=numbers, fields=fields,
-        ))  # fmt: skip
+        out.append(
+            Alert(
+                key=f"{base}:recovered:{verdict.previous_status}:{episode}",
+                event="recovered",
+                severity="info",
+                account_id=account_id,
+                account_name=account_name,
+                rule=verdict.rule,
+                title=f"{account_name}: {verdict.rule} back to {verdict.status}",
+                body=numbers,
+                fields=fields,
+            )
+        )
     if Newly.NO_BASELINE in verdict.newly and verdict.status is Status.NO_BASELINE:
-        out.append(Alert(
-            key=f"{base}:no_baseline:{episode}", event="no_baseline", severity="warning",
-            account_id=account_id, account_name=account_name, rule=verdict.rule,
-            title=f"{account_name}: {verdict.rule} has no day-start baseline yet",
-            body="The daily floor is unknown until the day-start balance is known.",
-            fields=fields,
-        ))  # fmt: skip
+        out.append(
+            Alert(
+                key=f"{base}:no_baseline:{episode}",
+                event="no_baseline",
+                severity="warning",
+                account_id=account_id,
+                account_name=account_name,
+                rule=verdict.rule,
+                title=f"{account_name}: {verdict.rule} has no day-start baseline yet",
+                body="The daily floor is unknown until the day-start balance is known.",
+                fields=fields,
+            )
+        )
     return out

@@ -100,8 +100,9 @@ class Enforcer:
         """Claim the episode in the journal and flatten; a claimed episode is not redone."""
         record = await self._store.begin_flatten(account.id, episode, rule, reason)
         if record is None:
-            log.info("flatten account=%s episode=%s already claimed; not repeated",
-                     account.id, episode)  # fmt: skip
+            log.info(
+                "flatten account=%s episode=%s already claimed; not repeated", account.id, episode
+            )
             return
         await self._run(account, record)
 
@@ -114,8 +115,12 @@ class Enforcer:
             if account is None:
                 log.warning("journal has a flatten for unknown account %s; skipped", record.account)
                 continue
-            log.warning("resuming %s flatten account=%s rule=%s (riskd restarted)",
-                        record.status, record.account, record.rule)  # fmt: skip
+            log.warning(
+                "resuming %s flatten account=%s rule=%s (riskd restarted)",
+                record.status,
+                record.account,
+                record.rule,
+            )
             if record.status == "failed":
                 await self._store.reopen_flatten(record.id)
             self._spawn(account.id, self._run(account, record), "resume flatten")
@@ -130,9 +135,14 @@ class Enforcer:
             return
         async with self._lock(account.id):
             tickets = ", ".join(str(p.ticket) for p in positions)
-            self._alert(account, "lockout_close", "critical", rule,
-                        f"{account.name}: closing positions opened during lockout",
-                        f"Rule {rule} is latched; closing ticket(s) {tickets}.")  # fmt: skip
+            self._alert(
+                account,
+                "lockout_close",
+                "critical",
+                rule,
+                f"{account.name}: closing positions opened during lockout",
+                f"Rule {rule} is latched; closing ticket(s) {tickets}.",
+            )
             if not account.dry_run:
                 await self._close_round(account, positions)
             else:
@@ -166,13 +176,16 @@ class Enforcer:
                     log.warning("flatten account=%s: positions read failed: %s", account.id, exc)
                     positions = None
                 if positions is not None and not positions:
-                    await self._finish(account, record, "done",
-                                       f"flat after {rounds} round(s)")  # fmt: skip
+                    await self._finish(account, record, "done", f"flat after {rounds} round(s)")
                     return
                 if positions is not None and account.dry_run:
                     tickets = ", ".join(str(p.ticket) for p in positions)
-                    log.warning("DRY RUN flatten account=%s rule=%s would close %s",
-                                account.id, record.rule, tickets)  # fmt: skip
+                    log.warning(
+                        "DRY RUN flatten account=%s rule=%s would close %s",
+                        account.id,
+                        record.rule,
+                        tickets,
+                    )
                     await self._finish(account, record, "done", f"dry run: would close {tickets}")
                     return
                 wait = self._settings.round_pause
@@ -188,10 +201,15 @@ class Enforcer:
                         await self._store.finish_flatten(
                             record.id, "failed", f"not flat after {elapsed:.0f}s ({left} left)"
                         )
-                        self._alert(account, "flatten_failed", "critical", record.rule,
-                                    f"{account.name}: CANNOT GET FLAT",
-                                    f"riskd has tried for {elapsed:.0f}s and {left} position(s) "
-                                    "are still open. Close them by hand now; riskd keeps trying.")  # fmt: skip
+                        self._alert(
+                            account,
+                            "flatten_failed",
+                            "critical",
+                            record.rule,
+                            f"{account.name}: CANNOT GET FLAT",
+                            f"riskd has tried for {elapsed:.0f}s and {left} position(s) "
+                            "are still open. Close them by hand now; riskd keeps trying.",
+                        )
                         failed_reported, reminded_at = True, now
                     wait = max(wait, min(self._settings.market_closed_retry, 5.0))
                 await asyncio.sleep(wait)
@@ -212,11 +230,13 @@ class Enforcer:
                         return  # closed by someone else (or SL/TP) meanwhile: fine
                     if exc.retcode == RetCode.MARKET_CLOSED:
                         market_closed = True
-                    log.warning("close account=%s ticket=%d refused: %s",
-                                account.id, position.ticket, exc)  # fmt: skip
+                    log.warning(
+                        "close account=%s ticket=%d refused: %s", account.id, position.ticket, exc
+                    )
                 except Api2TradeError as exc:
-                    log.warning("close account=%s ticket=%d failed: %s",
-                                account.id, position.ticket, exc)  # fmt: skip
+                    log.warning(
+                        "close account=%s ticket=%d failed: %s", account.id, position.ticket, exc
+                    )
 
         async with asyncio.TaskGroup() as group:
             for position in positions:
@@ -227,25 +247,44 @@ class Enforcer:
         self, account: AccountRef, record: FlattenRecord, status: str, detail: str
     ) -> None:
         self.flat_at[account.id] = datetime.now(UTC)
-        await self._store.finish_flatten(record.id, "done" if status == "done" else "failed",
-                                         detail)  # fmt: skip
+        await self._store.finish_flatten(
+            record.id, "done" if status == "done" else "failed", detail
+        )
         if status == "done":
             log.warning("flatten account=%s rule=%s done: %s", account.id, record.rule, detail)
-            self._alert(account, "flatten_done", "critical", record.rule,
-                        f"{account.name}: account flattened",
-                        f"Rule {record.rule} breached; {detail}.")  # fmt: skip
+            self._alert(
+                account,
+                "flatten_done",
+                "critical",
+                record.rule,
+                f"{account.name}: account flattened",
+                f"Rule {record.rule} breached; {detail}.",
+            )
         else:
-            self._alert(account, "flatten_failed", "critical", record.rule,
-                        f"{account.name}: flatten FAILED", detail)  # fmt: skip
+            self._alert(
+                account,
+                "flatten_failed",
+                "critical",
+                record.rule,
+                f"{account.name}: flatten FAILED",
+                detail,
+            )
 
     def _alert(
         self, account: AccountRef, event: str, severity: str, rule: str, title: str, body: str
     ) -> None:
-        self._alerter.send(Alert(
-            key=f"{account.id}:{rule}:{event}:{time.time():.0f}", event=event,
-            severity="critical" if severity == "critical" else "warning",
-            account_id=account.id, account_name=account.name, rule=rule, title=title, body=body,
-        ))  # fmt: skip
+        self._alerter.send(
+            Alert(
+                key=f"{account.id}:{rule}:{event}:{time.time():.0f}",
+                event=event,
+                severity="critical" if severity == "critical" else "warning",
+                account_id=account.id,
+                account_name=account.name,
+                rule=rule,
+                title=title,
+                body=body,
+            )
+        )
 
     def _spawn(self, account_id: str, coro: Coroutine[Any, Any, None], what: str) -> None:
         self._pending[account_id] += 1

@@ -96,14 +96,32 @@ class Poller:
             ):
                 offset = timedelta(seconds=self._rng.uniform(0, s.start_jitter))
                 self.scheduler.add_job(
-                    job, "interval", args=[book], seconds=interval,
-                    next_run_time=now + offset, id=f"{kind}:{book.info.id}",
-                    max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval)),
-                )  # fmt: skip
-        self.scheduler.add_job(self.check_all, "interval", seconds=s.check_interval,
-                               id="check", max_instances=1, coalesce=True)  # fmt: skip
-        self.scheduler.add_job(self.flush_all, "interval", seconds=s.flush_interval,
-                               id="flush", max_instances=1, coalesce=True)  # fmt: skip
+                    job,
+                    "interval",
+                    args=[book],
+                    seconds=interval,
+                    next_run_time=now + offset,
+                    id=f"{kind}:{book.info.id}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=max(1, int(interval)),
+                )
+        self.scheduler.add_job(
+            self.check_all,
+            "interval",
+            seconds=s.check_interval,
+            id="check",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.flush_all,
+            "interval",
+            seconds=s.flush_interval,
+            id="flush",
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -148,14 +166,20 @@ class Poller:
         self.stats.polls_ok += 1
         if book.failing_since is not None:
             down = utcnow() - book.failing_since
-            log.warning("account=%s polling recovered after %.0fs", book.info.id,
-                        down.total_seconds())  # fmt: skip
-            self._alerter.send(Alert(
-                key=f"{book.info.id}:account_up:{book.failing_since.isoformat()}",
-                event="account_up", severity="info", account_id=book.info.id,
-                account_name=book.info.name, title=f"{book.info.name}: polling recovered",
-                body=f"Data flows again after {down.total_seconds():.0f}s.",
-            ))  # fmt: skip
+            log.warning(
+                "account=%s polling recovered after %.0fs", book.info.id, down.total_seconds()
+            )
+            self._alerter.send(
+                Alert(
+                    key=f"{book.info.id}:account_up:{book.failing_since.isoformat()}",
+                    event="account_up",
+                    severity="info",
+                    account_id=book.info.id,
+                    account_name=book.info.name,
+                    title=f"{book.info.name}: polling recovered",
+                    body=f"Data flows again after {down.total_seconds():.0f}s.",
+                )
+            )
             book.failing_since, book.failure = None, ""
         return result
 
@@ -164,14 +188,23 @@ class Poller:
         reason = str(exc) or type(exc).__name__
         if book.failing_since is None:
             book.failing_since, book.failure = utcnow(), reason
-            log.warning("account=%s %s poll failing: %s (logged once until it recovers)",
-                        book.info.id, what, reason)  # fmt: skip
-            self._alerter.send(Alert(
-                key=f"{book.info.id}:account_down:{book.failing_since.isoformat()}",
-                event="account_down", severity="warning", account_id=book.info.id,
-                account_name=book.info.name, title=f"{book.info.name}: polling failing",
-                body=f"{what} poll failed: {reason}",
-            ))  # fmt: skip
+            log.warning(
+                "account=%s %s poll failing: %s (logged once until it recovers)",
+                book.info.id,
+                what,
+                reason,
+            )
+            self._alerter.send(
+                Alert(
+                    key=f"{book.info.id}:account_down:{book.failing_since.isoformat()}",
+                    event="account_down",
+                    severity="warning",
+                    account_id=book.info.id,
+                    account_name=book.info.name,
+                    title=f"{book.info.name}: polling failing",
+                    body=f"{what} poll failed: {reason}",
+                )
+            )
         else:
             log.debug("account=%s %s poll still failing: %s", book.info.id, what, reason)
 

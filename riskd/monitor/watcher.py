@@ -132,14 +132,22 @@ class Watcher:
         snapshot = book.snapshot(self._clock()) if fresh is not None else None
         if snapshot is None:
             self.not_confirmed += 1
-            log.warning("account=%s breach of %s not confirmed: fresh summary unavailable; "
-                        "next poll decides", book.info.id, rules)  # fmt: skip
+            log.warning(
+                "account=%s breach of %s not confirmed: fresh summary unavailable; "
+                "next poll decides",
+                book.info.id,
+                rules,
+            )
             return None
         second = evaluate(book.info.rules, snapshot, book.states)
         if not second.to_flatten:
             self.not_confirmed += 1
-            log.warning("account=%s breach of %s not confirmed by a fresh summary "
-                        "(equity %.2f)", book.info.id, rules, fresh.equity if fresh else 0.0)  # fmt: skip
+            log.warning(
+                "account=%s breach of %s not confirmed by a fresh summary (equity %.2f)",
+                book.info.id,
+                rules,
+                fresh.equity if fresh else 0.0,
+            )
         return second
 
     async def _commit(self, book: AccountBook, evaluation: Evaluation) -> None:
@@ -178,9 +186,10 @@ class Watcher:
             state = evaluation.states[verdict.rule]
             stamp = state.latched_at or evaluation.at
             episode = f"{verdict.rule}@{stamp.isoformat()}"
-            reason = (f"{verdict.kind} {verdict.value} vs {verdict.threshold}")
-            log.warning("account=%s rule=%s latched: flatten (episode %s)",
-                        info.id, verdict.rule, episode)  # fmt: skip
+            reason = f"{verdict.kind} {verdict.value} vs {verdict.threshold}"
+            log.warning(
+                "account=%s rule=%s latched: flatten (episode %s)", info.id, verdict.rule, episode
+            )
             self._enforcer.request_flatten(account, verdict.rule, episode, reason)
         flat_at = self._enforcer.flat_at.get(info.id)
         fresh_positions = book.positions_at is not None and (
@@ -218,17 +227,28 @@ class Watcher:
             rolled = roll_period(rule, state, period_start, found[0], found[1])
             book.states[rule.name] = rolled
             await self._store.save_rule_states(book.info.id, {rule.name: rolled})
-            log.info("account=%s rule=%s new day from %s: start balance %.2f, start equity %s",
-                     book.info.id, rule.name, period_start.isoformat(), found[0],
-                     "unknown" if found[1] is None else f"{found[1]:.2f}")  # fmt: skip
+            log.info(
+                "account=%s rule=%s new day from %s: start balance %.2f, start equity %s",
+                book.info.id,
+                rule.name,
+                period_start.isoformat(),
+                found[0],
+                "unknown" if found[1] is None else f"{found[1]:.2f}",
+            )
             if was_latched and not rolled.latched:
-                self._alerter.send(Alert(
-                    key=f"{book.info.id}:{rule.name}:lockout_cleared:{period_start.isoformat()}",
-                    event="lockout_cleared", severity="warning", account_id=book.info.id,
-                    account_name=book.info.name, rule=rule.name,
-                    title=f"{book.info.name}: {rule.name} reset, trading allowed again",
-                    body=f"A new day started at {period_start.isoformat()}; the latch is cleared.",
-                ))  # fmt: skip
+                self._alerter.send(
+                    Alert(
+                        key=f"{book.info.id}:{rule.name}:lockout_cleared:{period_start.isoformat()}",
+                        event="lockout_cleared",
+                        severity="warning",
+                        account_id=book.info.id,
+                        account_name=book.info.name,
+                        rule=rule.name,
+                        title=f"{book.info.name}: {rule.name} reset, trading allowed again",
+                        body=f"A new day started at {period_start.isoformat()}; "
+                        "the latch is cleared.",
+                    )
+                )
 
     async def _baseline(
         self, book: AccountBook, period_start: datetime, now: datetime
@@ -257,8 +277,11 @@ class Watcher:
         except (Api2TradeError, TimeoutError) as exc:
             if captured:
                 return summary.balance, start_equity
-            log.warning("account=%s day-start balance unknown (history failed: %s); retrying",
-                        book.info.id, exc or "timeout")  # fmt: skip
+            log.warning(
+                "account=%s day-start balance unknown (history failed: %s); retrying",
+                book.info.id,
+                exc or "timeout",
+            )
             return None
         nets = [o.net_profit for o in closed if o.close_time >= period_start]
         return derive_day_start_balance(summary.balance, nets), start_equity

@@ -52,16 +52,22 @@ def service_settings(
 ) -> ServiceSettings:
     dry_run = bool(kw.pop("dry_run", False))
     return ServiceSettings(
-        client=ClientSettings(api_key=sim.api_key, base_url=sim.base_url, timeout=2.0),  # type: ignore[arg-type]
+        client=ClientSettings(api_key=sim.api_key, base_url=sim.base_url, timeout=2.0),
         state_path=str(state),
         accounts=(
             AccountSpec(account, "Test 100k", 100_000.0, tuple(parse_rules(rules)), dry_run),
         ),
-        poll=PollSettings(summary_interval=0.2, positions_interval=0.2, start_jitter=0.05,
-                          job_timeout=2.0, check_interval=0.2),  # fmt: skip
+        poll=PollSettings(
+            summary_interval=0.2,
+            positions_interval=0.2,
+            start_jitter=0.05,
+            job_timeout=2.0,
+            check_interval=0.2,
+        ),
         watch=WatchSettings(confirm_breach=bool(kw.pop("confirm", True)), request_timeout=2.0),
-        enforcement=EnforcementSettings(flat_timeout=5.0, market_closed_retry=0.2,
-                                        reminder_interval=1.0, round_pause=0.1),  # fmt: skip
+        enforcement=EnforcementSettings(
+            flat_timeout=5.0, market_closed_retry=0.2, reminder_interval=1.0, round_pause=0.1
+        ),
     )
 
 
