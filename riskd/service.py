@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from riskd.actions.alerts import Alerter, LogAlerter
 from riskd.actions.enforcer import AccountRef, EnforcementSettings, Enforcer
 from riskd.api2trade import AsyncApi2TradeClient, ClientSettings
+from riskd.config import Config
 from riskd.engine import Rule
 from riskd.monitor.book import AccountBook, AccountInfo
 from riskd.monitor.budget import RequestBudget
@@ -132,3 +133,32 @@ async def run_until_signalled(service: Service) -> None:
         log.info("stopping: finishing in-flight flattens and flushing state")
     finally:
         await service.stop()
+
+
+def settings_from_config(config: Config) -> ServiceSettings:
+    """The daemon's settings from a loaded config file (see ``riskd.config``)."""
+    polling, enforcement = config.polling, config.enforcement
+    return ServiceSettings(
+        client=config.client_settings(),
+        state_path=str(config.state_path),
+        accounts=tuple(
+            AccountSpec(a.id, a.name, a.initial_balance, tuple(a.rules), a.effective_dry_run)
+            for a in config.accounts
+        ),
+        poll=PollSettings(
+            summary_interval=polling.summary_interval,
+            positions_interval=polling.positions_interval,
+            start_jitter=polling.start_jitter,
+            job_timeout=polling.job_timeout,
+        ),
+        watch=WatchSettings(
+            confirm_breach=enforcement.confirm_breach, request_timeout=polling.job_timeout
+        ),
+        enforcement=EnforcementSettings(
+            close_concurrency=enforcement.close_concurrency,
+            flat_timeout=enforcement.flat_timeout,
+            market_closed_retry=enforcement.market_closed_retry,
+            reminder_interval=enforcement.reminder_interval,
+        ),
+        max_concurrent_requests=polling.max_concurrent_requests,
+    )
