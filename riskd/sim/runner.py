@@ -104,7 +104,7 @@ class _Uvicorn(uvicorn.Server):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _GRACE_SECONDS
         # uvicorn offers no event for "all connections gone"; poll its state briefly.
-        while (state.connections or state.tasks) and loop.time() < deadline:  # noqa: ASYNC110
+        while (state.connections or state.tasks) and loop.time() < deadline:
             await asyncio.sleep(0.005)
         for task in list(state.tasks):
             task.cancel()
