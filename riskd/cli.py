@@ -190,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    if logging.getLogger().level > logging.DEBUG:
+        # One line per poll and request from these would drown riskd's own events.
+        for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn", "websockets"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = args.handler
     code: int = handler(args)
     return code

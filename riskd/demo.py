@@ -195,6 +195,8 @@ async def _trader_tries_again(
 
 def main(speed: float = 1.0) -> int:
     """Entry point of ``riskd demo``."""
-    # The demo's own output tells the story; the daemon's log lines would drown it.
-    logging.getLogger("riskd").setLevel(logging.ERROR)
+    # The demo's own output tells the story; log lines would drown it (unless debugging).
+    root = logging.getLogger()
+    if root.level > logging.DEBUG:
+        root.setLevel(logging.ERROR)
     return asyncio.run(run_demo(speed=speed))

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from riskd.actions.alerts import Alert, Alerter
-from riskd.api2trade import AsyncApi2TradeClient, Position, RetCode
+from riskd.api2trade import AsyncApi2TradeClient, Position, RetCode, RetryKind
 from riskd.api2trade.exceptions import (
     AccountNotFoundError,
     Api2TradeError,
@@ -233,6 +233,19 @@ class Enforcer:
                     log.warning(
                         "close account=%s ticket=%d refused: %s", account.id, position.ticket, exc
                     )
+                    if RetCode.retry_kind(exc.retcode) is RetryKind.FATAL and (
+                        exc.retcode != RetCode.MARKET_CLOSED
+                    ):
+                        # A refusal riskd cannot fix by retrying (trade disabled, frozen...):
+                        # a person may have to act; riskd keeps trying meanwhile.
+                        self._alert(
+                            account,
+                            "close_refused",
+                            "critical",
+                            "close_all",
+                            f"{account.name}: broker refused to close {position.ticket}",
+                            f"{exc}. riskd retries; check the account.",
+                        )
                 except Api2TradeError as exc:
                     log.warning(
                         "close account=%s ticket=%d failed: %s", account.id, position.ticket, exc

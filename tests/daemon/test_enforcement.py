@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from riskd.service import Service
 from riskd.sim import SimServer
@@ -119,5 +122,72 @@ async def test_unconfirmed_breach_does_not_flatten(
         assert service.watcher.not_confirmed == 1
         assert sim.requests.count(path="/OrderClose") == 0
         assert not service.books[account].states["max-loss"].latched
+    finally:
+        await service.stop()
+
+
+async def test_cannot_get_flat_alerts_loudly_and_keeps_trying(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account, tickets = _account_with_positions(sim)
+    sim.faults.queue_retcode(10017, times=1000, path="/OrderClose")  # trade disabled
+    settings = service_settings(sim, tmp_path / "s.sqlite", account)
+    settings = replace(
+        settings, enforcement=replace(settings.enforcement, flat_timeout=0.5, reminder_interval=0.3)
+    )
+    service = Service(settings, alerter=alerter)
+    await service.start()
+    try:
+        sim.set_price("EURUSD", 1.07000, 1.07010)
+        await wait_until(lambda: alerter.events().count("flatten_failed") >= 2)
+        assert "close_refused" in alerter.events()
+        assert [r.status for r in await service.store.flattens(account)] == ["failed"]
+        sim.faults.reset()  # the broker allows trading again: riskd finishes the job
+        await wait_until(lambda: sim.positions(account) == [])
+        await wait_until(lambda: "flatten_done" in alerter.events())
+        assert [r.status for r in await service.store.flattens(account)] == ["done"]
+    finally:
+        await service.stop()
+
+
+async def test_failing_account_is_logged_once_and_recovery_once(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter, caplog: pytest.LogCaptureFixture
+) -> None:
+    account, _ = _account_with_positions(sim)
+    service = Service(service_settings(sim, tmp_path / "s.sqlite", account), alerter=alerter)
+    await service.start()
+    try:
+        sim.faults.set_error_rate(1.0, status=503)
+        failed = service.poller.stats.polls_failed
+        await wait_until(lambda: service.poller.stats.polls_failed >= failed + 6)
+        sim.faults.reset()
+        await wait_until(lambda: "account_up" in alerter.events())
+    finally:
+        await service.stop()
+    failing = [r for r in caplog.records if "poll failing" in r.getMessage()]
+    recovered = [r for r in caplog.records if "polling recovered" in r.getMessage()]
+    assert len(failing) == 1 and len(recovered) == 1
+    assert alerter.events().count("account_down") == 1
+
+
+async def test_rate_limit_pauses_the_shared_budget(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account, _ = _account_with_positions(sim)
+    settings = service_settings(sim, tmp_path / "s.sqlite", account)
+    settings = replace(settings, client=settings.client.model_copy(update={"max_retries": 0}))
+    service = Service(settings, alerter=alerter)
+    await service.start()
+    try:
+        sim.faults.rate_limit_next(1, retry_after=1.0, path="/AccountSummary")
+        await wait_until(lambda: service.budget.rate_limited == 1)
+        limited_at = next(
+            r.at for r in sim.requests.records(path="/AccountSummary") if r.status == 429
+        )
+        # A request already on the wire when the 429 came back may land just after it.
+        settled = limited_at + 0.05
+        await wait_until(lambda: any(r.at > settled for r in sim.requests.records()))
+        first_after = min(r.at for r in sim.requests.records() if r.at > settled)
+        assert first_after - limited_at >= 0.9  # nobody asked while the budget was paused
     finally:
         await service.stop()
