@@ -129,7 +129,7 @@ async def test_unconfirmed_breach_does_not_flatten(
 async def test_cannot_get_flat_alerts_loudly_and_keeps_trying(
     sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
 ) -> None:
-    account, tickets = _account_with_positions(sim)
+    account, _ = _account_with_positions(sim)
     sim.faults.queue_retcode(10017, times=1000, path="/OrderClose")  # trade disabled
     settings = service_settings(sim, tmp_path / "s.sqlite", account)
     settings = replace(
