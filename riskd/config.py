@@ -264,6 +264,14 @@ class PollingSettings(BaseModel):
     max_concurrent_requests: int = Field(default=16, ge=1)
 
 
+class StreamSettings(BaseModel):
+    """``stream:``: the tick stream that estimates equity between polls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
 class EnforcementSettings(BaseModel):
     """``enforcement:``: how close_all runs; durations are float seconds."""
 
@@ -329,6 +337,9 @@ class RiskdSettings(BaseSettings):
     enforcement: Annotated[EnforcementSettings, BeforeValidator(_empty_if_none)] = Field(
         default_factory=EnforcementSettings
     )
+    stream: Annotated[StreamSettings, BeforeValidator(_empty_if_none)] = Field(
+        default_factory=StreamSettings
+    )
     accounts: list[AccountSettings]
 
     @field_validator("accounts")
@@ -389,6 +400,7 @@ class Config:
     polling: PollingSettings
     enforcement: EnforcementSettings
     accounts: list[AccountConfig]
+    stream: StreamSettings
     bridge: BridgeSettings
     secrets_dirs: tuple[Path, ...] = ()
 
@@ -690,6 +702,7 @@ class _Loader:
             state_path=state_path,
             dry_run=settings.dry_run,
             polling=settings.polling,
+            stream=settings.stream,
             enforcement=settings.enforcement,
             accounts=[
                 self._account(item, accounts_rules[index], settings.dry_run)

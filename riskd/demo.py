@@ -63,7 +63,8 @@ def _row(service: Service, account: str) -> str:
     evaluation = book.evaluation
     if book.summary is None or evaluation is None:
         return "  waiting for the first poll..."
-    parts = [f"  equity {book.summary.equity:>11,.2f}"]
+    equity = book.estimator.equity if book.estimator.equity is not None else book.summary.equity
+    parts = [f"  equity {equity:>11,.2f} (polled {book.summary.equity:>10,.2f})"]
     for verdict in evaluation.verdicts:
         if verdict.kind not in ("daily_loss", "max_loss") or verdict.threshold is None:
             continue
@@ -102,8 +103,8 @@ async def run_demo(out: TextIO = sys.stdout, speed: float = 1.0) -> int:
             state_path=str(Path(tmp) / "state.sqlite"),
             accounts=(AccountSpec(account, "FTMO 100k (demo)", INITIAL, rules),),
             poll=PollSettings(
-                summary_interval=step,
-                positions_interval=step,
+                summary_interval=4 * step,
+                positions_interval=4 * step,
                 start_jitter=0,
                 check_interval=step / 2,
             ),
@@ -119,7 +120,8 @@ async def run_demo(out: TextIO = sys.stdout, speed: float = 1.0) -> int:
             file=out,
         )
         print(
-            "  positions: buy 5.00 EURUSD, buy 1.00 XAUUSD. A sell-off starts now.\n",
+            "  positions: buy 5.00 EURUSD, buy 1.00 XAUUSD. Polls every 2 s; equity is also\n"
+            "  estimated on every tick of the stream. A sell-off starts now.\n",
             file=out,
             flush=True,
         )
@@ -156,15 +158,18 @@ async def _sell_off(
     out: TextIO,
     step: float,
 ) -> bool:
-    bid = 1.08500
-    gold = 2350.00
-    for _ in range(40):
-        bid = round(bid - 0.0005, 5)
-        gold = round(gold - 1.0, 2)
+    """A pip a tick on EURUSD (and 20 cents on gold): -$70 of equity per tick, ten ticks per
+    printed row. Polls run every two seconds; the ticks are what riskd reacts to."""
+    bid, gold = 1.08500, 2350.00
+    for i in range(1, 400):
+        bid = round(bid - 0.0001, 5)
+        gold = round(gold - 0.2, 2)
         sim.set_prices([("EURUSD", bid, round(bid + 0.00008, 5)), ("XAUUSD", gold, gold + 0.3)])
-        await asyncio.sleep(step)
-        print(_row(service, account), file=out, flush=True)
+        await asyncio.sleep(step / 10)
+        if i % 10 == 0:
+            print(_row(service, account), file=out, flush=True)
         if "flatten_done" in alerter.events:
+            print(_row(service, account), file=out, flush=True)
             return True
     return await _until(lambda: "flatten_done" in alerter.events, 10)
 

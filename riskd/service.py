@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from riskd.actions.alerts import Alerter, LogAlerter
@@ -20,7 +21,9 @@ from riskd.config import Config
 from riskd.engine import Rule
 from riskd.monitor.book import AccountBook, AccountInfo
 from riskd.monitor.budget import RequestBudget
+from riskd.monitor.estimator import EquityEstimator
 from riskd.monitor.poller import Poller, PollSettings
+from riskd.monitor.streams import StreamConsumer, StreamingSettings
 from riskd.monitor.watcher import Clock, Watcher, WatchSettings, utcnow
 from riskd.store import AsyncStore, StateStore
 
@@ -36,6 +39,7 @@ class AccountSpec:
     initial_balance: float
     rules: tuple[Rule, ...]
     dry_run: bool = False
+    contract_sizes: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class ServiceSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     enforcement: EnforcementSettings = field(default_factory=EnforcementSettings)
     max_concurrent_requests: int = 16
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
 
 
 class Service:
@@ -68,7 +73,10 @@ class Service:
         self.store = AsyncStore(StateStore(settings.state_path))
         self.budget = RequestBudget(settings.max_concurrent_requests)
         self.books = {
-            a.id: AccountBook(AccountInfo(a.id, a.name, a.initial_balance, a.rules, a.dry_run))
+            a.id: AccountBook(
+                AccountInfo(a.id, a.name, a.initial_balance, a.rules, a.dry_run),
+                estimator=EquityEstimator(contract_sizes=a.contract_sizes),
+            )
             for a in settings.accounts
         }
         self.enforcer = Enforcer(
@@ -84,6 +92,9 @@ class Service:
             clock,
         )
         self.poller = Poller(self.client, self.watcher, self.budget, self.alerter, settings.poll)
+        self.streams = StreamConsumer(self.client, self.watcher, self.poller, settings.streaming)
+        self.enforcer.after_flatten = self._refresh
+        self._refreshes: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
 
     def _account_ref(self, account_id: str) -> AccountRef | None:
@@ -91,6 +102,21 @@ class Service:
         if book is None:
             return None
         return AccountRef(book.info.id, book.info.name, book.info.dry_run)
+
+    def _refresh(self, account_id: str) -> None:
+        """Re-read an account now (after a flatten the estimate must drop the closed
+        positions instead of waiting for the next scheduled poll)."""
+        book = self.books.get(account_id)
+        if book is None:
+            return
+
+        async def refresh() -> None:
+            await self.poller.poll_positions(book)
+            await self.poller.poll_summary(book)
+
+        task = asyncio.get_running_loop().create_task(refresh(), name=f"refresh {account_id}")
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
 
     async def start(self) -> None:
         """Load state, resume interrupted flattens, poll every account once, schedule."""
@@ -107,6 +133,8 @@ class Service:
 
         await asyncio.gather(*(first_poll(b) for b in books))
         self.poller.start(books)
+        if self.settings.streaming.enabled:
+            self.streams.start(books)
         self.ready.set()
         dry = sum(1 for b in books if b.info.dry_run)
         log.info("riskd watching %d account(s)%s", len(books), f", {dry} in dry-run" if dry else "")
@@ -114,6 +142,9 @@ class Service:
     async def stop(self) -> None:
         """Stop polling, let flattens finish, flush state, close connections."""
         self.poller.shutdown()
+        await self.streams.stop()
+        await asyncio.gather(*self._refreshes, return_exceptions=True)
+        await self.watcher.drain()
         await self.enforcer.aclose()
         for book in self.books.values():
             await self.watcher.flush(book)
@@ -142,7 +173,14 @@ def settings_from_config(config: Config) -> ServiceSettings:
         client=config.client_settings(),
         state_path=str(config.state_path),
         accounts=tuple(
-            AccountSpec(a.id, a.name, a.initial_balance, tuple(a.rules), a.effective_dry_run)
+            AccountSpec(
+                a.id,
+                a.name,
+                a.initial_balance,
+                tuple(a.rules),
+                a.effective_dry_run,
+                dict(a.contract_sizes),
+            )
             for a in config.accounts
         ),
         poll=PollSettings(
@@ -161,4 +199,5 @@ def settings_from_config(config: Config) -> ServiceSettings:
             reminder_interval=enforcement.reminder_interval,
         ),
         max_concurrent_requests=polling.max_concurrent_requests,
+        streaming=StreamingSettings(enabled=config.stream.enabled),
     )

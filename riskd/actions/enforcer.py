@@ -82,6 +82,8 @@ class Enforcer:
         """When each account's last flatten or lockout close round ended: positions read
         before that instant are history, not a reason to close again."""
         self.closes_sent = 0
+        self.after_flatten: Callable[[str], None] | None = None
+        """Called when a flatten ends, so the owner can re-read the account at once."""
 
     def _lock(self, account_id: str) -> asyncio.Lock:
         return self._locks.setdefault(account_id, asyncio.Lock())
@@ -260,6 +262,8 @@ class Enforcer:
         self, account: AccountRef, record: FlattenRecord, status: str, detail: str
     ) -> None:
         self.flat_at[account.id] = datetime.now(UTC)
+        if self.after_flatten is not None:
+            self.after_flatten(account.id)
         await self._store.finish_flatten(
             record.id, "done" if status == "done" else "failed", detail
         )

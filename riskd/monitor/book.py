@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from riskd.api2trade import AccountSummary, Position
+from riskd.api2trade import AccountSummary, Position, TickStream
 from riskd.engine import AccountSnapshot, Evaluation, OpenPosition, RuleState
+from riskd.monitor.estimator import EquityEstimator
 
 if TYPE_CHECKING:
     from riskd.engine import Rule
@@ -44,6 +45,10 @@ class AccountBook:
     failure: str = ""
     dirty: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    estimator: EquityEstimator = field(default_factory=EquityEstimator)
+    stream: TickStream | None = None
+    last_tick_at: datetime | None = None
+    confirming: bool = False
 
     @property
     def last_poll_at(self) -> datetime | None:
@@ -51,11 +56,30 @@ class AccountBook:
         times = [t for t in (self.summary_at, self.positions_at) if t is not None]
         return max(times) if times else None
 
+    def anchor(self) -> None:
+        """Re-anchor the equity estimate on the latest poll (needs summary and positions)."""
+        if self.summary is not None and self.positions is not None:
+            at = max(t for t in (self.summary_at, self.positions_at) if t is not None)
+            self.estimator.anchor(self.summary, self.positions, at)
+
     def snapshot(self, now: datetime) -> AccountSnapshot | None:
-        """The engine's input at ``now``, or None before the first summary arrived."""
+        """The engine's input at ``now``, or None before the first summary arrived.
+
+        Equity is the tick estimate when ticks moved it since the last poll (``estimated``),
+        else the polled equity.
+        """
         s = self.summary
         if s is None or self.summary_at is None:
             return None
+        equity, estimated = s.equity, False
+        moved_at, anchored_at = self.estimator.estimated_at, self.estimator.anchored_at
+        if (
+            self.estimator.equity is not None
+            and moved_at is not None
+            and anchored_at is not None
+            and moved_at > anchored_at
+        ):
+            equity, estimated = self.estimator.equity, True
         positions = tuple(
             OpenPosition(p.symbol, p.order_type, p.volume) for p in (self.positions or ())
         )
@@ -65,12 +89,14 @@ class AccountBook:
             account_id=self.info.id,
             now=max(now, last_poll),
             balance=s.balance,
-            equity=s.equity,
+            equity=equity,
             credit=s.credit or 0.0,
             margin=margin,
-            free_margin=s.free_margin,
+            free_margin=equity - margin if estimated else s.free_margin,
             positions=positions,
             initial_balance=self.info.initial_balance,
             currency=s.currency,
             last_poll_at=last_poll,
+            last_tick_at=self.last_tick_at,
+            estimated=estimated,
         )

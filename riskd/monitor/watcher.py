@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from riskd.actions.alerts import Alert, Alerter, verdict_alerts
 from riskd.actions.enforcer import AccountRef, Enforcer
-from riskd.api2trade import AccountSummary, AsyncApi2TradeClient, Position
+from riskd.api2trade import AccountSummary, AsyncApi2TradeClient, Position, Quote
 from riskd.api2trade.exceptions import Api2TradeError, RateLimitError
 from riskd.engine import (
     Evaluation,
@@ -37,6 +39,18 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TickTiming:
+    """One tick through the watcher: ``received`` when the parsed tick left the stream,
+    ``decided`` when its evaluation finished (``time.perf_counter`` seconds)."""
+
+    account_id: str
+    symbol: str
+    received: float
+    decided: float
+    moved: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +82,25 @@ class Watcher:
         self._budget = budget
         self._settings = settings
         self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
         self.not_confirmed = 0
+        self.tick_observer: Callable[[TickTiming], None] | None = None
+        """Called after every tick's evaluation (the benchmark measures latency with it)."""
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for spawned confirmations and writes (shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -77,6 +109,7 @@ class Watcher:
     ) -> None:
         """A polled summary; ``asked_at`` is when the request left (the data is no older)."""
         book.summary, book.summary_at = summary, asked_at or self._clock()
+        book.anchor()
         await self.check(book)
 
     async def on_positions(
@@ -85,7 +118,59 @@ class Watcher:
         """Polled positions. Stamped with the request's start, not its answer: a list asked
         for before a flatten ended must not look newer than the flatten."""
         book.positions, book.positions_at = positions, asked_at or self._clock()
+        book.anchor()
+        await self._follow_positions(book)
         await self.check(book)
+
+    def on_tick(self, book: AccountBook, tick: Quote, received: float) -> None:
+        """One tick from the account's stream: estimate, evaluate, hand over. Never awaits.
+
+        Runs inside the stream's receive loop, so anything that needs I/O (a confirmation
+        summary, a store write, a flatten) is started as a task, not waited for. While an
+        evaluation with I/O holds the account's lock the estimate still moves but the rules
+        wait for it (it acts on fresher data than this tick anyway).
+        """
+        now = self._clock()
+        book.last_tick_at = now
+        moved = book.estimator.on_tick(tick.symbol, tick.bid, tick.ask, tick.time, now)
+        if moved is not None and not book.lock.locked():
+            snapshot = book.snapshot(now)
+            if snapshot is not None:
+                evaluation = evaluate(book.info.rules, snapshot, book.states)
+                if evaluation.to_flatten:
+                    if not book.confirming:
+                        book.confirming = True
+                        self._spawn(self._confirm_tick_breach(book), f"confirm {book.info.id}")
+                else:
+                    urgent = self._keep(book, evaluation)
+                    if urgent:
+                        self._spawn(self._save(book, urgent), f"save {book.info.id}")
+                    self._act(book, evaluation)
+        if self.tick_observer is not None:
+            self.tick_observer(
+                TickTiming(book.info.id, tick.symbol, received, time.perf_counter(),
+                           moved is not None)
+            )  # fmt: skip
+
+    async def _confirm_tick_breach(self, book: AccountBook) -> None:
+        """A breach seen on the estimate: the full check, which confirms on a fresh summary
+        at once (not at the next poll) before anything irreversible."""
+        try:
+            await self.check(book)
+        finally:
+            book.confirming = False
+
+    async def _follow_positions(self, book: AccountBook) -> None:
+        """Keep the stream subscribed to what the estimate needs as positions come and go."""
+        stream = book.stream
+        if stream is None:
+            return
+        needed = book.estimator.symbols_needed()
+        current = set(stream.symbols)
+        if needed - current:
+            await stream.subscribe(sorted(needed - current))
+        if current - needed:
+            stream.unsubscribe(sorted(current - needed))
 
     async def fetch_summary(self, book: AccountBook) -> AccountSummary | None:
         """A fresh summary now (through the shared budget), or None if it failed."""
@@ -129,6 +214,8 @@ class Watcher:
         """
         rules = ", ".join(v.rule for v in first.to_flatten)
         fresh = await self.fetch_summary(book)
+        if fresh is not None:
+            book.anchor()  # the fresh poll replaces the estimate: confirm on broker numbers
         snapshot = book.snapshot(self._clock()) if fresh is not None else None
         if snapshot is None:
             self.not_confirmed += 1
@@ -151,8 +238,14 @@ class Watcher:
         return second
 
     async def _commit(self, book: AccountBook, evaluation: Evaluation) -> None:
-        """Keep the new states; write at once what matters after a crash (latches, days,
-        warnings), and let a moving high-water mark ride with the next periodic flush."""
+        """Keep the new states and write at once what matters after a crash."""
+        urgent = self._keep(book, evaluation)
+        if urgent:
+            await self._save(book, urgent)
+
+    def _keep(self, book: AccountBook, evaluation: Evaluation) -> dict[str, RuleState]:
+        """Adopt an evaluation's states; return those to write now (latches, days, warnings).
+        A moving high-water mark alone rides with the next periodic flush."""
         urgent: dict[str, RuleState] = {}
         for name in evaluation.changed:
             new = evaluation.states[name]
@@ -163,9 +256,11 @@ class Watcher:
                 book.dirty.add(name)
         book.states.update(evaluation.states)
         book.evaluation = evaluation
-        if urgent:
-            await self._store.save_rule_states(book.info.id, urgent)
-            book.dirty.difference_update(urgent)
+        return urgent
+
+    async def _save(self, book: AccountBook, states: dict[str, RuleState]) -> None:
+        await self._store.save_rule_states(book.info.id, states)
+        book.dirty.difference_update(states)
 
     async def flush(self, book: AccountBook) -> None:
         """Write deferred state changes (called periodically and at shutdown)."""
@@ -204,9 +299,7 @@ class Watcher:
             rule = next(v.rule for v in evaluation.verdicts if v.latched and v.action == "lockout")
             positions = list(book.positions)
             book.positions = []  # closing them; the next positions poll tells the truth
-            asyncio.get_running_loop().create_task(
-                self._enforcer.enforce_lockout(account, positions, rule)
-            )
+            self._spawn(self._enforcer.enforce_lockout(account, positions, rule), "lockout")
 
     # -- day baselines ----------------------------------------------------------------------
 
