@@ -41,9 +41,12 @@ async def test_breach_on_ticks_is_confirmed_and_flattened_once(
         while not alerter.events().count("breach"):  # a pip a tick: $150 a tick
             bid = round(bid - 0.0001, 5)
             sim.set_price("EURUSD", bid, round(bid + 0.0001, 5))
+
             # One tick at a time: wait until the estimate took it (or it breached).
-            took = bid
-            await wait_until(lambda: "breach" in alerter.events() or _near(book, took))
+            def took(b: float = bid) -> bool:
+                return "breach" in alerter.events() or _near(book, b)
+
+            await wait_until(took)
             assert bid > 1.07, "no breach seen"
         await wait_until(lambda: sim.positions(account) == [])
         await wait_until(lambda: "flatten_done" in alerter.events())
