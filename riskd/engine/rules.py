@@ -280,6 +280,9 @@ class Rule:
     clock: ResetClock | None
     resets: bool
     source: str = "<memory>"
+    confirm: bool = True
+    """Re-read a fresh account summary before flattening on this rule (the default). False
+    acts on the tick estimate alone: faster by one request, exposed to a wrong estimate."""
 
     @property
     def latches(self) -> bool:
@@ -347,6 +350,7 @@ def compile_rule(spec: RuleSpec, source: str = "<memory>") -> Rule:
         action=spec.action,
         severity=severity,
         hold_for=spec.for_,
+        confirm=spec.confirm,
         warn_at=spec.warn_at,
         labels=MappingProxyType(dict(spec.labels)),
         annotations=MappingProxyType(dict(spec.annotations)),

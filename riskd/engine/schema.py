@@ -88,6 +88,7 @@ class _RuleSpec(_Model):
     for_: DurationField = Field(default=timedelta(0), alias="for")
     warn_at: tuple[FractionField, ...] = ()
     action: Action = "alert"
+    confirm: bool = True
     severity: Severity | None = None
     labels: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
         default_factory=dict

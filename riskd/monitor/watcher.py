@@ -196,8 +196,13 @@ class Watcher:
             if snapshot is None:
                 return None
             rules = book.info.rules
+            rules_by_name = {r.name: r for r in rules}
             evaluation = evaluate(rules, snapshot, book.states)
-            if evaluation.to_flatten and self._settings.confirm_breach:
+            if (
+                evaluation.to_flatten
+                and self._settings.confirm_breach
+                and any(rules_by_name[v.rule].confirm for v in evaluation.to_flatten)
+            ):
                 evaluation_or_none = await self._confirm(book, evaluation)
                 if evaluation_or_none is None:
                     return None

@@ -138,3 +138,46 @@ async def test_subscriptions_follow_positions(
         assert set(book.stream.symbols) == {"EURJPY", "USDJPY"}
     finally:
         await service.stop()
+
+
+NO_CONFIRM = """
+- name: max-loss
+  kind: max_loss
+  limit: 1000
+  action: close_all
+  confirm: false
+"""
+
+
+async def test_rule_can_opt_out_of_confirmation(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    account = sim.create_account(balance=100_000.0)
+    sim.open_position(account, "EURUSD", "buy", 1.0)
+    settings = service_settings(sim, tmp_path / "s.sqlite", account, rules=NO_CONFIRM)
+    service = Service(_slow_polls(settings), alerter=alerter)
+    await service.start()
+    try:
+        book = service.books[account]
+        await wait_until(lambda: book.stream is not None and book.stream.connected)
+        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= 3)
+        summaries = sim.requests.count(path="/AccountSummary")
+        bid = 1.08500
+        while "breach" not in alerter.events():
+            bid = round(bid - 0.0005, 5)  # 5 pips a tick: $50
+            assert bid > 1.07, "no breach seen"
+            sim.set_price("EURUSD", bid, round(bid + 0.0001, 5))
+
+            def took(b: float = bid) -> bool:
+                return "breach" in alerter.events() or _near(book, b)
+
+            await wait_until(took)
+        await wait_until(lambda: sim.requests.count(path="/OrderClose") == 1)
+        first_close = sim.requests.records(path="/OrderClose")[0].at
+        confirmations = [
+            r for r in sim.requests.records(path="/AccountSummary") if r.at < first_close
+        ]
+        assert len(confirmations) == summaries  # no summary between the tick and the close
+    finally:
+        await service.stop()
