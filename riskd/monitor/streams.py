@@ -79,6 +79,10 @@ class StreamConsumer:
         except Api2TradeError as exc:
             # Refused credentials or an unknown account: polling carries on alone.
             log.error("account=%s stream stopped: %s; rules run on polls only", book.info.id, exc)
+        except Exception:
+            # A bug must not pass silently, nor take polling down with it.
+            log.exception("account=%s stream consumer crashed; rules run on polls only",
+                          book.info.id)  # fmt: skip
         finally:
             book.stream = None
             await stream.aclose()
