@@ -30,6 +30,11 @@ Where each setting comes from, highest first:
 Secrets are ``SecretStr`` from the moment they are read; neither ``Config`` nor
 ``ConfigError`` ever contains their text.
 
+Alert URLs (``alerts.urls``) are secrets too: an apprise URL carries a bot token or a mail
+password. They come from ``RISKD_ALERTS__URLS`` (JSON, or one ``[tags=]URL`` per line) or a
+secrets file of that name (same formats), never from the YAML; the YAML may instead name an
+apprise config file (``alerts.config_file``, YAML with tags) that only riskd can read.
+
 The merge is done here rather than by pydantic-settings' built-in sources on purpose: the
 environment must be injectable (tests pass a dict), every problem must name the file line or
 the variable it came from, unknown ``RISKD_*`` names must be caught, and secrets files are
@@ -39,9 +44,11 @@ pydantic-settings model that validates the merged values.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
+import logging
 import math
 import os
 import re
@@ -83,11 +90,14 @@ from riskd.yamlfile import (
 )
 
 __all__ = [
+    "ALERT_URLS_ENV",
     "ENV_PREFIX",
     "SECRETS_DIR_ENV",
     "SECRET_FILES",
     "AccountConfig",
     "AccountSettings",
+    "AlertUrlSettings",
+    "AlertsSettings",
     "BridgeSettings",
     "Config",
     "ConfigError",
@@ -113,6 +123,11 @@ SECRET_FILES: Mapping[str, str] = {
     f"{API2TRADE_PREFIX}PRO_PASSWORD": "pro_password",
 }
 """Secrets file name -> ``bridge`` field it sets."""
+
+ALERT_URLS_ENV = f"{ENV_PREFIX}ALERTS__URLS"
+"""The variable, and the secrets file name, holding the apprise URLs of ``alerts.urls``."""
+
+_ALERT_URLS_LOC = ("alerts", "urls")
 
 # ``RISKD_*`` names read by riskd itself that are not config settings. Anything else with the
 # prefix must be a setting: add here a variable another part of riskd reads.
@@ -264,6 +279,23 @@ class PollingSettings(BaseModel):
     max_concurrent_requests: int = Field(default=16, ge=1)
 
 
+class HttpSettings(BaseModel):
+    """``http:``: the /metrics /livez /readyz /status server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:9108"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        from riskd.web import WebSettings
+
+        WebSettings.parse(value)  # raises ValueError with a readable message
+        return value
+
+
 class StreamSettings(BaseModel):
     """``stream:``: the tick stream that estimates equity between polls."""
 
@@ -282,6 +314,124 @@ class EnforcementSettings(BaseModel):
     flat_timeout: PositiveSeconds = 60.0
     market_closed_retry: PositiveSeconds = 30.0
     reminder_interval: PositiveSeconds = 300.0
+
+
+_APPRISE_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
+_TAG = re.compile(r"^[\w.-]+$")
+# ``telegram,email=tgram://...``: apprise's own text format. The tags part cannot hold ':' or
+# '/', so a URL whose query has '=' is never mistaken for tags.
+_TAGGED_URL = re.compile(
+    r"^(?:(?P<tags>[\w.,\s-]+?)\s*=\s*)?(?P<url>[a-z][a-z0-9+.-]*://\S+)$", re.IGNORECASE
+)
+
+
+def _tag_list(raw: object) -> object:
+    # ``tags: email`` and ``tags: "telegram, email"`` are one and two tags.
+    if isinstance(raw, str):
+        return [t for t in re.split(r"[\s,]+", raw) if t]
+    return raw
+
+
+def _check_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise ValueError(f"'{tag}' is not a tag: use letters, digits, '_', '-' and '.'")
+    return tuple(dict.fromkeys(tags))
+
+
+Tags = Annotated[tuple[str, ...], BeforeValidator(_tag_list), AfterValidator(_check_tags)]
+
+
+def _tagged_url(raw: object) -> object:
+    # A plain string item is ``[tags=]URL``.
+    if isinstance(raw, str):
+        match = _TAGGED_URL.match(raw.strip())
+        if match is None:
+            # Never echo the text: it is a URL with a token in it.
+            raise ValueError("expected an apprise URL such as tgram://... , optionally tags=URL")
+        tags = match.group("tags")
+        return {"url": match.group("url"), "tags": _tag_list(tags or "")}
+    return raw
+
+
+def _check_apprise_url(value: SecretStr) -> SecretStr:
+    if not _APPRISE_URL.match(value.get_secret_value().strip()):
+        raise ValueError("expected an apprise URL such as tgram://... or mailtos://...")
+    return SecretStr(value.get_secret_value().strip())
+
+
+def parse_alert_urls(text: str) -> list[object]:
+    """``RISKD_ALERTS__URLS`` or its secrets file: a JSON list, or one ``[tags=]URL`` a line.
+
+    Blank lines and ``#`` comments are skipped. Raises ``ValueError`` naming the line, never
+    its text.
+    """
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            parsed = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected JSON ({exc.msg} at character {exc.pos + 1})") from None
+        if not isinstance(parsed, list):
+            raise ValueError("expected a JSON list of URLs")
+        return parsed
+    out: list[object] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if _TAGGED_URL.match(line) is None:
+            raise ValueError(
+                f"line {number} is not an apprise URL (write one [tags=]URL per line, "
+                "e.g. telegram=tgram://...)"
+            )
+        out.append(line)
+    return out
+
+
+class AlertUrlSettings(BaseModel):
+    """One apprise URL with the tags that routes select it by.
+
+    ``url`` is a secret (it holds tokens and passwords): it is only ever set from
+    ``RISKD_ALERTS__URLS`` or its secrets file, and never shown.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[SecretStr, AfterValidator(_check_apprise_url)]
+    tags: Tags = ()
+
+
+class AlertsSettings(BaseModel):
+    """``alerts:``: apprise delivery of alerts; durations are float seconds.
+
+    Alerts always go to the log. They are also delivered through apprise when ``urls`` (from
+    the environment or a secrets file only) or ``config_file`` name at least one service.
+    ``routes`` maps a severity to the tags it is sent to; a severity not listed goes to every
+    service, an empty list to none (log only). ``config_file`` is absolute once loaded.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: Annotated[
+        list[Annotated[AlertUrlSettings, BeforeValidator(_tagged_url)]],
+        BeforeValidator(_empty_if_none),
+    ] = Field(default_factory=list)
+    config_file: str | None = Field(default=None, min_length=1)
+    routes: Annotated[
+        dict[Literal["info", "warning", "critical"], Tags], BeforeValidator(_empty_if_none)
+    ] = Field(default_factory=dict)
+    timeout: PositiveSeconds = 10.0
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_backoff: PositiveSeconds = 2.0
+    repeat_interval: Seconds = 1800.0
+    queue_size: int = Field(default=1000, ge=1)
+    drain_timeout: Seconds = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        """True when apprise has somewhere to deliver to."""
+        return bool(self.urls) or self.config_file is not None
 
 
 class AccountSettings(BaseModel):
@@ -340,6 +490,12 @@ class RiskdSettings(BaseSettings):
     stream: Annotated[StreamSettings, BeforeValidator(_empty_if_none)] = Field(
         default_factory=StreamSettings
     )
+    http: Annotated[HttpSettings, BeforeValidator(_empty_if_none)] = Field(
+        default_factory=HttpSettings
+    )
+    alerts: Annotated[AlertsSettings, BeforeValidator(_empty_if_none)] = Field(
+        default_factory=AlertsSettings
+    )
     accounts: list[AccountSettings]
 
     @field_validator("accounts")
@@ -389,9 +545,10 @@ class AccountConfig:
 class Config:
     """A loaded, checked configuration (see ``load_config``).
 
-    ``path`` is the config file; ``state_path`` is absolute. ``polling`` and ``enforcement``
-    hold durations as float seconds. ``bridge`` is the merged ``bridge:`` section, credentials
-    included (as ``SecretStr``); use ``client_settings()`` to build the client.
+    ``path`` is the config file; ``state_path`` is absolute. ``polling``, ``enforcement`` and
+    ``alerts`` hold durations as float seconds; ``alerts.config_file`` is absolute. ``bridge``
+    is the merged ``bridge:`` section, credentials included (as ``SecretStr``); use
+    ``client_settings()`` to build the client.
     """
 
     path: Path
@@ -401,8 +558,10 @@ class Config:
     enforcement: EnforcementSettings
     accounts: list[AccountConfig]
     stream: StreamSettings
+    http: HttpSettings
     bridge: BridgeSettings
     secrets_dirs: tuple[Path, ...] = ()
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
 
     def client_settings(self, **overrides: Any) -> ClientSettings:
         """The bridge client's settings: ``bridge:`` merged with ``API2TRADE_*`` and secrets.
@@ -497,6 +656,13 @@ def _riskd_env(env: Mapping[str, str]) -> _Layer:
             layer.problems.append(f"{name}: sets the same setting as {seen[loc]}; keep one")
             continue
         seen[loc] = name
+        if loc == _ALERT_URLS_LOC:
+            # Also one ``[tags=]URL`` per line, as in the secrets file.
+            try:
+                found.append((loc, parse_alert_urls(value), name))
+            except ValueError as exc:
+                layer.problems.append(f"{name}: {exc}")
+            continue
         if complex_value:
             try:
                 parsed: Any = json.loads(value)
@@ -594,7 +760,7 @@ def _read_secrets(env: Mapping[str, str]) -> _Secrets:
     layer = _Layer()
     dirs, layer.problems = _secrets_dirs(env)
     empty: list[Path] = []
-    wanted = {name.upper(): name for name in SECRET_FILES}
+    wanted = {name.upper(): name for name in (*SECRET_FILES, ALERT_URLS_ENV)}
     for directory in dirs:
         try:
             entries = sorted(os.listdir(directory))
@@ -602,12 +768,12 @@ def _read_secrets(env: Mapping[str, str]) -> _Secrets:
             layer.problems.append(f"{directory}: cannot read: {exc.strerror or exc}")
             continue
         # Exact names first, so API2TRADE_API_KEY beats api2trade_api_key in one directory.
-        for entry in sorted(entries, key=lambda e: e not in SECRET_FILES):
+        for entry in sorted(entries, key=lambda e: e not in wanted.values()):
             # Kubernetes secret mounts hold ``..data`` and timestamped directories: skip them.
             if entry.startswith(".") or entry.upper() not in wanted:
                 continue
             var = wanted[entry.upper()]
-            loc = ("bridge", SECRET_FILES[var])
+            loc = _ALERT_URLS_LOC if var == ALERT_URLS_ENV else ("bridge", SECRET_FILES[var])
             if loc in layer.origins:  # an earlier directory or an exact-case name won
                 continue
             path = directory / entry
@@ -627,6 +793,12 @@ def _read_secrets(env: Mapping[str, str]) -> _Secrets:
             text = text.removesuffix("\n").removesuffix("\r")
             if not text:
                 empty.append(path)
+                continue
+            if var == ALERT_URLS_ENV:
+                try:
+                    layer.set(loc, parse_alert_urls(text), f"secrets file {path}")
+                except ValueError as exc:
+                    layer.problems.append(f"secrets file {path}: {exc}")
                 continue
             layer.set(loc, text, f"secrets file {path}")
     return _Secrets(layer, dirs, empty)
@@ -690,12 +862,13 @@ class _Loader:
             if problem is not None:
                 self.other_problems.append(problem)
         state_path = self._state_path(state) if state is not None else None
+        alerts = self._alerts(settings.alerts) if settings is not None else None
 
         problems = [text for _, text in sorted(self.file_problems, key=lambda p: p[0])]
         # Grouped by variable (each line starts with its name), in a stable order.
         problems += sorted(dict.fromkeys(self.other_problems))
         problems += self.rule_problems
-        if problems or settings is None or state_path is None:
+        if problems or settings is None or state_path is None or alerts is None:
             raise ConfigError(list(dict.fromkeys(problems)) or ["the config is not valid"])
         return Config(
             path=self.path,
@@ -703,6 +876,7 @@ class _Loader:
             dry_run=settings.dry_run,
             polling=settings.polling,
             stream=settings.stream,
+            http=settings.http,
             enforcement=settings.enforcement,
             accounts=[
                 self._account(item, accounts_rules[index], settings.dry_run)
@@ -710,6 +884,7 @@ class _Loader:
             ],
             bridge=settings.bridge,
             secrets_dirs=tuple(secrets.dirs),
+            alerts=alerts,
         )
 
     # -- the YAML file
@@ -738,6 +913,12 @@ class _Loader:
                 loc, _secret_in_file_message(str(loc[-1])), describe=loc[:-1], in_file=True
             )
             _delete(data, loc)
+        alerts = data.get("alerts")
+        if isinstance(alerts, dict) and "urls" in alerts:
+            self._file_problem(
+                _ALERT_URLS_LOC, _ALERT_URLS_IN_FILE, describe=_ALERT_URLS_LOC[:-1], in_file=True
+            )
+            del alerts["urls"]
         return data
 
     def _file_problem(
@@ -870,6 +1051,54 @@ class _Loader:
             return None
         return path
 
+    def _alerts(self, alerts: AlertsSettings) -> AlertsSettings | None:
+        """``alerts`` with ``config_file`` made absolute, every URL and the config file
+        checked by apprise itself, and every route's tag matched by some URL."""
+        problems = len(self.file_problems) + len(self.other_problems)
+        config_file: str | None = None
+        tags: set[str] = set()
+        if alerts.config_file is not None:
+            path = Path(os.path.abspath(self._resolve(alerts.config_file)))
+            if not path.is_file():
+                reason = "no such file" if not path.exists() else "not a file"
+                self._file_problem(
+                    ("alerts", "config_file"),
+                    f"cannot read the apprise config file {path}: {reason}",
+                )
+            else:
+                config_file = str(path)
+                found = _apprise_file_tags(path)
+                if found is None:
+                    self._file_problem(
+                        ("alerts", "config_file"),
+                        f"apprise found no usable notification URL in {path}; see "
+                        "deploy/apprise/apprise.yml for the format (version: 1, urls: ...)",
+                    )
+                else:
+                    tags.update(found)
+        for index, item in enumerate(alerts.urls):
+            url = item.url.get_secret_value()
+            if not _apprise_accepts(url):
+                scheme = url.split("://", 1)[0].lower()
+                self._file_problem(
+                    ("alerts", "urls", index),
+                    f"apprise cannot use this {scheme}:// URL (unknown service, or a part of "
+                    "it is missing or malformed)",
+                )
+            tags.update(item.tags)
+        if alerts.enabled:
+            for severity, route in alerts.routes.items():
+                for tag in route:
+                    if tag not in tags:
+                        known = ", ".join(sorted(tags)) or "none"
+                        self._file_problem(
+                            ("alerts", "routes", severity),
+                            f"tag '{tag}' matches no alert URL (tags in use: {known})",
+                        )
+        if len(self.file_problems) + len(self.other_problems) > problems:
+            return None
+        return alerts.model_copy(update={"config_file": config_file})
+
     def _account(
         self, item: AccountSettings, rules: list[Rule], global_dry_run: bool
     ) -> AccountConfig:
@@ -949,6 +1178,49 @@ def _quietly(model: type[_Model], raw: object) -> _Model | None:
         return model.model_validate({} if raw is None else raw)
     except ValidationError:
         return None
+
+
+_ALERT_URLS_IN_FILE = (
+    "'urls' holds apprise URLs, whose tokens and passwords do not belong in the config file: "
+    f"set {ALERT_URLS_ENV} in the environment, or put the URLs in a file named "
+    f"{ALERT_URLS_ENV} in the secrets directory ({SECRETS_DIR_ENV}, or $CREDENTIALS_DIRECTORY "
+    "under systemd), or point alerts.config_file at an apprise config file only riskd can read"
+)
+
+
+@contextlib.contextmanager
+def _apprise_quiet() -> Iterator[None]:
+    """Apprise logs what it cannot parse; the problem lines here say it instead."""
+    logger = logging.getLogger("apprise")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def _apprise_accepts(url: str) -> bool:
+    import apprise  # only when alerts are configured: apprise takes a while to import
+
+    with _apprise_quiet():
+        return apprise.Apprise.instantiate(url) is not None
+
+
+def _apprise_file_tags(path: Path) -> set[str] | None:
+    """The tags used in an apprise config file, or None if it names no usable service."""
+    import apprise
+
+    with _apprise_quiet():
+        config = apprise.AppriseConfig()
+        if not config.add(str(path)):
+            return None
+        manager = apprise.Apprise()
+        manager.add(config)
+        services = list(manager.find())
+    if not services:
+        return None
+    return {str(tag) for service in services for tag in service.tags}
 
 
 def _secret_in_file_message(key: str) -> str:

@@ -14,11 +14,13 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from riskd.actions.alerts import Alerter, LogAlerter
+from riskd.actions.alerts import Alerter
 from riskd.actions.enforcer import AccountRef, EnforcementSettings, Enforcer
+from riskd.actions.notify import AppriseAlerter, AppriseSettings
 from riskd.api2trade import AsyncApi2TradeClient, ClientSettings
 from riskd.config import Config
 from riskd.engine import Rule
+from riskd.metrics import Metrics
 from riskd.monitor.book import AccountBook, AccountInfo
 from riskd.monitor.budget import RequestBudget
 from riskd.monitor.estimator import EquityEstimator
@@ -26,6 +28,7 @@ from riskd.monitor.poller import Poller, PollSettings
 from riskd.monitor.streams import StreamConsumer, StreamingSettings
 from riskd.monitor.watcher import Clock, Watcher, WatchSettings, utcnow
 from riskd.store import AsyncStore, StateStore
+from riskd.web import WebServer, WebSettings
 
 log = logging.getLogger("riskd")
 
@@ -54,6 +57,9 @@ class ServiceSettings:
     enforcement: EnforcementSettings = field(default_factory=EnforcementSettings)
     max_concurrent_requests: int = 16
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    alerts: AppriseSettings = field(default_factory=AppriseSettings)
+    web: WebSettings | None = None
+    """The /metrics /livez /readyz /status server; None runs without one (tests, bench)."""
 
 
 class Service:
@@ -66,11 +72,29 @@ class Service:
         alerter: Alerter | None = None,
         client: AsyncApi2TradeClient | None = None,
         clock: Clock = utcnow,
+        metrics: Metrics | None = None,
+        extra_secrets: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
-        self.alerter: Alerter = alerter or LogAlerter()
-        self.client = client or AsyncApi2TradeClient(settings=settings.client)
+        self.metrics = metrics or Metrics()
         self.store = AsyncStore(StateStore(settings.state_path))
+        # Without a given alerter, alerts go through apprise (log lines when no target is
+        # configured), deduplicated in the store so a restart does not replay them.
+        self.notifier = (
+            None
+            if alerter is not None
+            else AppriseAlerter(
+                settings.alerts,
+                store=self.store,
+                on_sent=self.metrics.on_alert_sent,
+                on_failed=self.metrics.on_alert_failed,
+            )
+        )
+        inner: Alerter = alerter if alerter is not None else self.notifier  # type: ignore[assignment]
+        self.alerter: Alerter = self.metrics.count_alerts(inner)
+        self.client = client or AsyncApi2TradeClient(
+            settings=settings.client, hooks=self.metrics.client_hooks
+        )
         self.budget = RequestBudget(settings.max_concurrent_requests)
         self.books = {
             a.id: AccountBook(
@@ -96,6 +120,14 @@ class Service:
         self.enforcer.after_flatten = self._refresh
         self._refreshes: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
+        self.watcher.tick_observer = self.metrics.observe_tick
+        self.watcher.summary_observer = self.metrics.observe_summary
+        self.metrics.bind(self)  # last: it reads books, poller, budget, watcher, enforcer
+        self.web = (
+            WebServer(self, self.metrics, settings.web, extra_secrets=extra_secrets)
+            if settings.web is not None
+            else None
+        )
 
     def _account_ref(self, account_id: str) -> AccountRef | None:
         book = self.books.get(account_id)
@@ -120,6 +152,10 @@ class Service:
 
     async def start(self) -> None:
         """Load state, resume interrupted flattens, poll every account once, schedule."""
+        if self.web is not None:
+            await self.web.start()  # first: probes must answer during a long start-up
+        if self.notifier is not None:
+            await self.notifier.start()  # before resume(), which may alert
         for book in self.books.values():
             book.states.update(await self.store.load_rule_states(book.info.id))
         resumed = await self.enforcer.resume()
@@ -148,8 +184,12 @@ class Service:
         await self.enforcer.aclose()
         for book in self.books.values():
             await self.watcher.flush(book)
+        if self.notifier is not None:
+            await self.notifier.aclose()
         await self.store.close()
         await self.client.aclose()
+        if self.web is not None:
+            await self.web.stop()
 
 
 async def run_until_signalled(service: Service) -> None:
@@ -200,4 +240,6 @@ def settings_from_config(config: Config) -> ServiceSettings:
         ),
         max_concurrent_requests=polling.max_concurrent_requests,
         streaming=StreamingSettings(enabled=config.stream.enabled),
+        alerts=AppriseSettings.from_config(config.alerts),
+        web=WebSettings.parse(config.http.listen) if config.http.enabled else None,
     )

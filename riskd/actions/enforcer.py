@@ -10,6 +10,10 @@ Rules of the road:
   the client; ``MARKET_CLOSED`` waits ``market_closed_retry``; other refusals are alerted and
   retried next round. Past ``flat_timeout`` the journal says ``failed`` and a loud critical
   alert repeats every ``reminder_interval`` while riskd keeps trying.
+- **Alert keys** are stable per state change: a flatten's alerts are keyed by its journal
+  episode (so a restart that resumes it does not announce it twice), a refusal by ticket and
+  return code, a lockout close by the tickets it closes. The "cannot get flat" repeats are
+  marked as reminders of the episode's first alert.
 - **Restarts.** ``resume`` finishes every flatten the journal shows as started (riskd was
   killed mid-way) or failed (still not flat); finished ones are never repeated.
 - **Dry run.** Everything is read, logged and alerted; no trade request is sent.
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from riskd.actions.alerts import Alert, Alerter
+from riskd.actions.alerts import Alert, Alerter, Severity, flatten_condition
 from riskd.api2trade import AsyncApi2TradeClient, Position, RetCode, RetryKind
 from riskd.api2trade.exceptions import (
     AccountNotFoundError,
@@ -137,13 +141,20 @@ class Enforcer:
             return
         async with self._lock(account.id):
             tickets = ", ".join(str(p.ticket) for p in positions)
+            ordered = "-".join(str(t) for t in sorted(p.ticket for p in positions))
             self._alert(
                 account,
                 "lockout_close",
                 "critical",
                 rule,
                 f"{account.name}: closing positions opened during lockout",
-                f"Rule {rule} is latched; closing ticket(s) {tickets}.",
+                f"Rule {rule} is latched, so the account must stay flat: "
+                + (
+                    f"DRY RUN, riskd would close ticket(s) {tickets}."
+                    if account.dry_run
+                    else f"riskd is closing ticket(s) {tickets}."
+                ),
+                key=f"{account.id}:{rule}:lockout_close:{ordered}",
             )
             if not account.dry_run:
                 await self._close_round(account, positions)
@@ -167,6 +178,7 @@ class Enforcer:
             started = time.monotonic()
             reminded_at = started
             failed_reported = False
+            reminders = 0
             rounds = 0
             while True:
                 try:
@@ -209,10 +221,23 @@ class Enforcer:
                             "critical",
                             record.rule,
                             f"{account.name}: CANNOT GET FLAT",
-                            f"riskd has tried for {elapsed:.0f}s and {left} position(s) "
-                            "are still open. Close them by hand now; riskd keeps trying.",
+                            f"Rule {record.rule} breached and riskd has tried to close "
+                            f"everything for {elapsed:.0f}s, but {left} position(s) are still "
+                            "open. Close them by hand now; riskd keeps trying.",
+                            key=f"{account.id}:flatten_failed:{record.episode}",
+                            condition=flatten_condition(account.id, record.episode),
+                            ongoing=True,
+                            reminder=reminders,
                         )
+                        if failed_reported:
+                            log.error(
+                                "flatten account=%s rule=%s still not flat after %.0fs",
+                                account.id,
+                                record.rule,
+                                elapsed,
+                            )
                         failed_reported, reminded_at = True, now
+                        reminders += 1
                     wait = max(wait, min(self._settings.market_closed_retry, 5.0))
                 await asyncio.sleep(wait)
 
@@ -247,6 +272,7 @@ class Enforcer:
                             "close_all",
                             f"{account.name}: broker refused to close {position.ticket}",
                             f"{exc}. riskd retries; check the account.",
+                            key=f"{account.id}:close_refused:{position.ticket}:{exc.retcode}",
                         )
                 except Api2TradeError as exc:
                     log.warning(
@@ -267,15 +293,30 @@ class Enforcer:
         await self._store.finish_flatten(
             record.id, "done" if status == "done" else "failed", detail
         )
+        condition = flatten_condition(account.id, record.episode)
         if status == "done":
             log.warning("flatten account=%s rule=%s done: %s", account.id, record.rule, detail)
+            if account.dry_run:
+                title = f"{account.name}: DRY RUN, flatten not sent"
+                body = (
+                    f"Rule {record.rule} breached; {detail} (no order was sent). "
+                    "The positions are still open."
+                )
+            else:
+                title = f"{account.name}: account flattened"
+                body = (
+                    f"Rule {record.rule} breached; every position is closed ({detail}). "
+                    "riskd keeps watching the account."
+                )
             self._alert(
                 account,
                 "flatten_done",
                 "critical",
                 record.rule,
-                f"{account.name}: account flattened",
-                f"Rule {record.rule} breached; {detail}.",
+                title,
+                body,
+                key=f"{account.id}:flatten_done:{record.episode}",
+                condition=condition,
             )
         else:
             self._alert(
@@ -284,22 +325,40 @@ class Enforcer:
                 "critical",
                 record.rule,
                 f"{account.name}: flatten FAILED",
-                detail,
+                f"Rule {record.rule} breached but riskd stopped trying to close positions: "
+                f"{detail}. Close them by hand now.",
+                key=f"{account.id}:flatten_failed:{record.episode}:stopped",
+                condition=condition,
+                ongoing=True,
             )
 
     def _alert(
-        self, account: AccountRef, event: str, severity: str, rule: str, title: str, body: str
+        self,
+        account: AccountRef,
+        event: str,
+        severity: Severity,
+        rule: str,
+        title: str,
+        body: str,
+        *,
+        key: str,
+        condition: str | None = None,
+        ongoing: bool = False,
+        reminder: int = 0,
     ) -> None:
         self._alerter.send(
             Alert(
-                key=f"{account.id}:{rule}:{event}:{time.time():.0f}",
+                key=key,
                 event=event,
-                severity="critical" if severity == "critical" else "warning",
+                severity=severity,
                 account_id=account.id,
                 account_name=account.name,
                 rule=rule,
                 title=title,
                 body=body,
+                condition=condition,
+                ongoing=ongoing,
+                reminder=reminder,
             )
         )
 

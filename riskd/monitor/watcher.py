@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from riskd.actions.alerts import Alert, Alerter, verdict_alerts
+from riskd.actions.alerts import Alert, Alerter, rule_condition, verdict_alerts
 from riskd.actions.enforcer import AccountRef, Enforcer
 from riskd.api2trade import AccountSummary, AsyncApi2TradeClient, Position, Quote
 from riskd.api2trade.exceptions import Api2TradeError, RateLimitError
@@ -85,6 +85,8 @@ class Watcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.not_confirmed = 0
         self.tick_observer: Callable[[TickTiming], None] | None = None
+        self.summary_observer: Callable[[AccountBook, AccountSummary], None] | None = None
+        """Called with each fresh summary before it re-anchors the book (estimate error)."""
         """Called after every tick's evaluation (the benchmark measures latency with it)."""
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -108,6 +110,8 @@ class Watcher:
         self, book: AccountBook, summary: AccountSummary, asked_at: datetime | None = None
     ) -> None:
         """A polled summary; ``asked_at`` is when the request left (the data is no older)."""
+        if self.summary_observer is not None:
+            self.summary_observer(book, summary)
         book.summary, book.summary_at = summary, asked_at or self._clock()
         book.anchor()
         await self.check(book)
@@ -183,6 +187,8 @@ class Watcher:
         except (Api2TradeError, TimeoutError) as exc:
             log.warning("account=%s fresh summary failed: %s", book.info.id, exc or "timeout")
             return None
+        if self.summary_observer is not None:
+            self.summary_observer(book, summary)
         book.summary, book.summary_at = summary, self._clock()
         return summary
 
@@ -279,7 +285,9 @@ class Watcher:
         info = book.info
         currency = book.summary.currency if book.summary else ""
         for verdict in evaluation.verdicts:
-            for alert in verdict_alerts(verdict, info.id, info.name, currency, info.dry_run):
+            for alert in verdict_alerts(
+                verdict, info.id, info.name, currency, info.dry_run, evaluation.at
+            ):
                 self._alerter.send(alert)
         account = AccountRef(info.id, info.name, info.dry_run)
         for verdict in evaluation.to_flatten:
@@ -343,8 +351,9 @@ class Watcher:
                         account_name=book.info.name,
                         rule=rule.name,
                         title=f"{book.info.name}: {rule.name} reset, trading allowed again",
-                        body=f"A new day started at {period_start.isoformat()}; "
-                        "the latch is cleared.",
+                        body=f"A new period started at {period_start:%Y-%m-%d %H:%M UTC}: "
+                        "the rule's latch is cleared and trading is allowed again.",
+                        condition=rule_condition(book.info.id, rule.name),
                     )
                 )
 
