@@ -23,10 +23,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from riskd.bench.cli import add_bench_parser
     from riskd.sim.cli import add_sim_parser
 
     _add_daemon_parsers(sub)
     add_sim_parser(sub)
+    add_bench_parser(sub)
     _add_check_parsers(sub)
     return parser
 
@@ -77,12 +79,23 @@ def run_daemon(args: argparse.Namespace) -> int:
     """``riskd run --config FILE``: 0 after a graceful stop, 2 on a bad config."""
     import asyncio
 
+    from riskd.actions.notify import AlertConfigError
     from riskd.service import Service, run_until_signalled, settings_from_config
 
     config = _load(args.config, require_credentials=True)
     if config is None:
         return 2
-    asyncio.run(run_until_signalled(Service(settings_from_config(config))))
+    try:
+        service = Service(settings_from_config(config))
+    except AlertConfigError as exc:
+        for problem in exc.problems:
+            print(f"{args.config}: alerts: {problem}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_until_signalled(service))
+    except OSError as exc:  # e.g. the metrics port is taken
+        print(f"riskd: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
