@@ -285,6 +285,8 @@ def verdict_alerts(
     """
     from riskd.engine import Newly, Status
 
+    if not verdict.newly:
+        return []  # the common case, on every tick: nothing changed, nothing to format
     out: list[Alert] = []
     fields = verdict_fields(verdict, currency)
     details = _details(verdict, currency, dry_run)

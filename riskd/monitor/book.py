@@ -57,10 +57,29 @@ class AccountBook:
         return max(times) if times else None
 
     def anchor(self) -> None:
-        """Re-anchor the equity estimate on the latest poll (needs summary and positions)."""
-        if self.summary is not None and self.positions is not None:
-            at = max(t for t in (self.summary_at, self.positions_at) if t is not None)
-            self.estimator.anchor(self.summary, self.positions, at)
+        """Re-anchor the equity estimate on the latest polls (needs summary and positions).
+
+        The summary and the positions come from different polls, taken at different prices.
+        The anchor must pair an equity with the prices it was taken at, or the next tick counts
+        the move between the two polls a second time:
+
+        - positions newer than the summary: equity is rebuilt from the positions poll
+          (balance + credit + each position's profit, swap and commission), at the prices
+          the broker valued them at;
+        - summary newer than the positions: the positions' polled prices are older than the
+          summary's equity, so they are dropped and each position is referenced at the
+          latest tick price instead (the price the summary's equity reflects).
+        """
+        s, positions = self.summary, self.positions
+        if s is None or positions is None or self.summary_at is None:
+            return
+        if self.positions_at is not None and self.positions_at >= self.summary_at:
+            equity = s.balance + (s.credit or 0.0) + sum(p.total_pnl for p in positions)
+            self.estimator.anchor(s.model_copy(update={"equity": equity}), positions,
+                                  self.positions_at)  # fmt: skip
+        else:
+            unpriced = [p.model_copy(update={"current_price": None}) for p in positions]
+            self.estimator.anchor(s, unpriced, self.summary_at)
 
     def snapshot(self, now: datetime) -> AccountSnapshot | None:
         """The engine's input at ``now``, or None before the first summary arrived.

@@ -213,5 +213,7 @@ class Poller:
         log.debug("job %s missed a run", event.job_id)
 
     def _on_error(self, event: JobExecutionEvent) -> None:
+        if isinstance(event.exception, asyncio.CancelledError):
+            return  # a job cut short by shutdown, not a crash
         self.stats.job_errors += 1
         log.error("job %s crashed", event.job_id, exc_info=event.exception)

@@ -21,6 +21,8 @@ from riskd.monitor.watcher import Watcher
 
 log = logging.getLogger("riskd.stream")
 
+_YIELD_EVERY = 32
+
 
 @dataclass(frozen=True, slots=True)
 class StreamingSettings:
@@ -73,9 +75,15 @@ class StreamConsumer:
         )
         book.stream = stream
         on_tick = self._watcher.on_tick
+        handled = 0
         try:
             async for tick in stream:
                 on_tick(book, tick, time.perf_counter())
+                handled += 1
+                if handled % _YIELD_EVERY == 0:
+                    # websockets hands out buffered frames without suspending; under a flood
+                    # this loop would starve timers (polls, checks, keepalive) without it.
+                    await asyncio.sleep(0)
         except Api2TradeError as exc:
             # Refused credentials or an unknown account: polling carries on alone.
             log.error("account=%s stream stopped: %s; rules run on polls only", book.info.id, exc)
@@ -90,8 +98,11 @@ class StreamConsumer:
     def _on_connect(self, book: AccountBook) -> None:
         """Ticks were lost while disconnected: take a fresh snapshot now (in the background,
         so the receive loop starts at once)."""
-        if book.stream is not None and book.stream.stats.connects > 1:
-            log.info("account=%s stream reconnected: refreshing from REST", book.info.id)
+        if book.stream is None or book.stream.stats.connects <= 1:
+            # First connection: start-up just polled and the schedule polls again shortly;
+            # refreshing here would double every account's start-up requests.
+            return
+        log.info("account=%s stream reconnected: refreshing from REST", book.info.id)
         task = asyncio.get_running_loop().create_task(
             self._refresh(book), name=f"refresh {book.info.id}"
         )

@@ -34,8 +34,8 @@ async def test_breach_on_ticks_is_confirmed_and_flattened_once(
     try:
         book = service.books[account]
         await wait_until(lambda: book.stream is not None and book.stream.connected)
-        # The start-up poll, the refresh every (re)connection takes, the schedule's first run.
-        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= 3)
+        # The start-up poll and the schedule's first run.
+        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= 2)
         summaries = sim.requests.count(path="/AccountSummary")
         bid = 1.08500
         while not alerter.events().count("breach"):  # a pip a tick: $150 a tick
@@ -161,7 +161,7 @@ async def test_rule_can_opt_out_of_confirmation(
     try:
         book = service.books[account]
         await wait_until(lambda: book.stream is not None and book.stream.connected)
-        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= 3)
+        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= 2)
         summaries = sim.requests.count(path="/AccountSummary")
         bid = 1.08500
         while "breach" not in alerter.events():
@@ -179,5 +179,38 @@ async def test_rule_can_opt_out_of_confirmation(
             r for r in sim.requests.records(path="/AccountSummary") if r.at < first_close
         ]
         assert len(confirmations) == summaries  # no summary between the tick and the close
+    finally:
+        await service.stop()
+
+
+async def test_polls_at_different_prices_do_not_count_a_move_twice(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    """Positions polled at one price, the summary at another: the next tick at the summary's
+    price must leave the estimate at the broker's equity, not move it again."""
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    account = sim.create_account(balance=100_000.0)
+    sim.open_position(account, "EURUSD", "buy", 1.0)
+    service = Service(_slow_polls(service_settings(sim, tmp_path / "s.sqlite", account)),
+                      alerter=alerter)  # fmt: skip
+    await service.start()
+    try:
+        book = service.books[account]
+        await wait_until(lambda: book.stream is not None and book.stream.connected)
+        await service.poller.poll_positions(book)
+        sim.set_price("EURUSD", 1.08400, 1.08410)  # -10 pips: -100
+        await wait_until(lambda: book.estimator.equity == sim.summary(account)["equity"])
+        await service.poller.poll_summary(book)  # newer than the positions, at the new price
+        sim.set_price("EURUSD", 1.08400, 1.08410)  # the same price again, as a tick
+        sim.set_price("EURUSD", 1.08399, 1.08409)  # and a tenth of a pip lower: -1
+        expected = sim.summary(account)["equity"]
+        await wait_until(lambda: book.estimator.equity == pytest.approx(expected))
+
+        sim.set_price("EURUSD", 1.08300, 1.08310)  # -99.9 more
+        await service.poller.poll_positions(book)  # positions newer than the summary now
+        sim.set_price("EURUSD", 1.08300, 1.08310)
+        sim.set_price("EURUSD", 1.08310, 1.08320)  # +10
+        expected = sim.summary(account)["equity"]
+        await wait_until(lambda: book.estimator.equity == pytest.approx(expected))
     finally:
         await service.stop()

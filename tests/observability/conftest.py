@@ -116,16 +116,15 @@ async def build_scenario(
         all_kinds_settings(sim, tmp_path / "state.sqlite", account), metrics, alerter
     )
     book = service.books[account]
-    await service.poller.poll_positions(book)
     await service.poller.poll_summary(book)
+    await service.poller.poll_positions(book)  # newer: the anchor is at its prices
     now = datetime.now(UTC)
     tick = service.watcher.on_tick
     tick(book, Quote(symbol="EURUSD", bid=1.08450, ask=1.08460, time=now), time.perf_counter())
     tick(book, Quote(symbol="EURUSD", bid=1.08460, ask=1.08450, time=now), time.perf_counter())
     tick(book, Quote(symbol="EURUSD", bid=1.20000, ask=1.20010, time=now), time.perf_counter())
     summary = await service.client.accounts.summary(account)
-    metrics.observe_summary(book, summary)
-    await service.watcher.on_summary(book, summary)
+    await service.watcher.on_summary(book, summary)  # the service's observer records the error
     book.stream = service.client.open_stream(account, ["EURUSD"])
     metrics.alert_sent("warn", "warning")
     metrics.alert_failed("warn", "timeout")
