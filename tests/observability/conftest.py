@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from riskd.api2trade import AsyncApi2TradeClient, Quote
+from riskd.api2trade import Quote
 from riskd.metrics import Metrics
 from riskd.service import Service, ServiceSettings
 from riskd.sim import SimServer
@@ -75,12 +75,9 @@ ALL_KINDS = """
 def observed_service(
     settings: ServiceSettings, metrics: Metrics, alerter: RecordingAlerter
 ) -> Service:
-    """The reference wiring (what ``riskd.service.Service`` does with a ``Metrics``)."""
-    client = AsyncApi2TradeClient(settings=settings.client, hooks=metrics.client_hooks)
-    service = Service(settings, alerter=metrics.count_alerts(alerter), client=client)
-    service.watcher.tick_observer = metrics.observe_tick
-    metrics.bind(service)
-    return service
+    """The daemon's own wiring: ``Service`` plugs ``metrics`` into the client, the alerter,
+    the watcher's observers and its collectors."""
+    return Service(settings, alerter=alerter, metrics=metrics)
 
 
 def all_kinds_settings(sim: SimServer, state: Path, account: str) -> ServiceSettings:
