@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from riskd.engine import Verdict
+from riskd.engine import Newly, Status, Verdict
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -283,8 +283,6 @@ def verdict_alerts(
     is a new alert while the same evaluation's alert is one. Breaches are keyed by the
     instant their condition started to hold.
     """
-    from riskd.engine import Newly, Status
-
     if not verdict.newly:
         return []  # the common case, on every tick: nothing changed, nothing to format
     out: list[Alert] = []

@@ -49,6 +49,7 @@ class AccountBook:
     stream: TickStream | None = None
     last_tick_at: datetime | None = None
     confirming: bool = False
+    _positions_cache: tuple[list[Position] | None, tuple[OpenPosition, ...]] | None = None
 
     @property
     def last_poll_at(self) -> datetime | None:
@@ -81,6 +82,15 @@ class AccountBook:
             unpriced = [p.model_copy(update={"current_price": None}) for p in positions]
             self.estimator.anchor(s, unpriced, self.summary_at)
 
+    def _open_positions(self) -> tuple[OpenPosition, ...]:
+        """The engine's view of the positions, rebuilt only when a new list arrives (the
+        snapshot is taken on every tick)."""
+        source = self.positions
+        if self._positions_cache is None or self._positions_cache[0] is not source:
+            view = tuple(OpenPosition(p.symbol, p.order_type, p.volume) for p in (source or ()))
+            self._positions_cache = (source, view)
+        return self._positions_cache[1]
+
     def snapshot(self, now: datetime) -> AccountSnapshot | None:
         """The engine's input at ``now``, or None before the first summary arrived.
 
@@ -99,9 +109,7 @@ class AccountBook:
             and moved_at > anchored_at
         ):
             equity, estimated = self.estimator.equity, True
-        positions = tuple(
-            OpenPosition(p.symbol, p.order_type, p.volume) for p in (self.positions or ())
-        )
+        positions = self._open_positions()
         margin = s.margin if s.margin is not None else max(s.equity - s.free_margin, 0.0)
         last_poll = self.last_poll_at or self.summary_at
         return AccountSnapshot(
