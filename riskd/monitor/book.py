@@ -49,6 +49,7 @@ class AccountBook:
     stream: TickStream | None = None
     last_tick_at: datetime | None = None
     confirming: bool = False
+    rearmed: bool = False
     _positions_cache: tuple[list[Position] | None, tuple[OpenPosition, ...]] | None = None
 
     @property

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,9 @@ from riskd.api2trade import AccountSummary, AsyncApi2TradeClient, Position, Quot
 from riskd.api2trade.exceptions import Api2TradeError, RateLimitError
 from riskd.engine import (
     Evaluation,
+    Newly,
     RuleState,
+    Status,
     derive_day_start_balance,
     due_roll,
     evaluate,
@@ -215,6 +217,9 @@ class Watcher:
                 evaluation = evaluation_or_none
             await self._commit(book, evaluation)
             self._act(book, evaluation)
+            if not book.rearmed:
+                book.rearmed = True
+                self._rearm(book, evaluation)
             return evaluation
 
     async def _confirm(self, book: AccountBook, first: Evaluation) -> Evaluation | None:
@@ -280,6 +285,24 @@ class Watcher:
             await self._store.save_rule_states(
                 book.info.id, {n: book.states[n] for n in names if n in book.states}
             )
+
+    def _rearm(self, book: AccountBook, evaluation: Evaluation) -> None:
+        """After a restart, re-announce the critical breaches that are still on (latched or
+        breached) with the keys they were first sent with: the store drops them as already
+        delivered, and the alerter takes up their reminders again."""
+        info = book.info
+        currency = book.summary.currency if book.summary else ""
+        for verdict in evaluation.verdicts:
+            if (
+                verdict.status in (Status.BREACH, Status.LATCHED)
+                and Newly.BREACH not in verdict.newly
+                and verdict.severity == "critical"
+            ):
+                again = replace(verdict, newly=Newly.BREACH, previous_status=None)
+                for alert in verdict_alerts(
+                    again, info.id, info.name, currency, info.dry_run, evaluation.at
+                ):
+                    self._alerter.send(alert)
 
     def _act(self, book: AccountBook, evaluation: Evaluation) -> None:
         info = book.info

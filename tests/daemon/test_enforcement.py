@@ -191,3 +191,30 @@ async def test_rate_limit_pauses_the_shared_budget(
         assert first_after - limited_at >= 0.9  # nobody asked while the budget was paused
     finally:
         await service.stop()
+
+
+async def test_restart_reannounces_a_latched_breach_with_its_first_key(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    """So the store drops it as sent and the alerter resumes its reminders."""
+    account, _ = _account_with_positions(sim)
+    settings = service_settings(sim, tmp_path / "s.sqlite", account)
+    service = Service(settings, alerter=alerter)
+    await service.start()
+    try:
+        sim.set_price("EURUSD", 1.07000, 1.07010)
+        await wait_until(lambda: "flatten_done" in alerter.events())
+    finally:
+        await service.stop()
+    first = next(a for a in alerter.alerts if a.event == "breach")
+
+    again = RecordingAlerter()
+    restarted = Service(settings, alerter=again)
+    await restarted.start()
+    try:
+        await wait_until(lambda: "breach" in again.events())
+    finally:
+        await restarted.stop()
+    repeat = next(a for a in again.alerts if a.event == "breach")
+    assert repeat.key == first.key
+    assert repeat.ongoing

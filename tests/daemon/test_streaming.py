@@ -197,9 +197,14 @@ async def test_polls_at_different_prices_do_not_count_a_move_twice(
     try:
         book = service.books[account]
         await wait_until(lambda: book.stream is not None and book.stream.connected)
+        # Let the schedule's first runs pass, so only this test's polls interleave with ticks.
+        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= 2
+                         and sim.requests.count(path="/Positions") >= 2)  # fmt: skip
         await service.poller.poll_positions(book)
         sim.set_price("EURUSD", 1.08400, 1.08410)  # -10 pips: -100
-        await wait_until(lambda: book.estimator.equity == sim.summary(account)["equity"])
+        await wait_until(
+            lambda: book.estimator.equity == pytest.approx(sim.summary(account)["equity"])
+        )
         await service.poller.poll_summary(book)  # newer than the positions, at the new price
         sim.set_price("EURUSD", 1.08400, 1.08410)  # the same price again, as a tick
         sim.set_price("EURUSD", 1.08399, 1.08409)  # and a tenth of a pip lower: -1
