@@ -31,8 +31,6 @@ The default address is loopback (``127.0.0.1:9108``): the endpoints have no auth
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import json
 import logging
 import math
@@ -41,7 +39,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -53,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from riskd.embedded_server import EmbeddedUvicorn, is_loopback
 from riskd.engine import Rule, Verdict
 from riskd.engine.rules import ExposureCheck
 from riskd.metrics import CONTENT_TYPE, Metrics, ServiceView, is_ready, riskd_version
@@ -401,44 +400,6 @@ def build_app(
     )
 
 
-class _Uvicorn(uvicorn.Server):
-    """uvicorn's server inside someone else's loop: no signal handlers (the daemon owns
-    SIGTERM/SIGINT; uvicorn's would replace them and re-raise the signal on exit), an exit
-    that does not wait for a 0.1 s poll, and a callback once listening."""
-
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-        self._exit = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            self._on_started()
-
-    def request_exit(self) -> None:
-        self.should_exit = True
-        self._exit.set()
-
-    async def main_loop(self) -> None:
-        while not await self.on_tick(0):  # counter 0: refresh the Date header each pass
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), timeout=1.0)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class WebServer:
     """The endpoints on the running event loop. ``await start()`` returns once listening
     (a busy port raises ``OSError`` there); ``await stop()`` closes it. Also an async
@@ -459,7 +420,7 @@ class WebServer:
         self.app = build_app(
             service, metrics, self.heartbeat, [*client_secrets(service), *extra_secrets]
         )
-        self._server: _Uvicorn | None = None
+        self._server: EmbeddedUvicorn | None = None
         self._task: asyncio.Task[None] | None = None
         self._port: int | None = None
 
@@ -490,7 +451,7 @@ class WebServer:
             timeout_graceful_shutdown=2,
         )
         started = asyncio.Event()
-        self._server = _Uvicorn(config, started.set)
+        self._server = EmbeddedUvicorn(config, started.set)
         task = asyncio.get_running_loop().create_task(self._serve(sock), name="riskd web")
         self._task = task
         waiter = asyncio.ensure_future(started.wait())
@@ -502,7 +463,7 @@ class WebServer:
             raise RuntimeError("the web server stopped during startup")
         await self.heartbeat.start()
         where = self.url
-        if not _is_loopback(self.settings.host):
+        if not is_loopback(self.settings.host):
             log.warning("HTTP endpoints listen on %s (no authentication: keep it private)", where)
         log.info("serving /metrics /livez /readyz /status on %s", where)
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -27,6 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from riskd.embedded_server import GRACE_SECONDS, EmbeddedUvicorn, is_loopback
 from riskd.sim import wire
 from riskd.sim.auth import DEFAULT_API_KEY
 from riskd.sim.clock import Clock
@@ -43,7 +43,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _CONTROL_TIMEOUT = 10.0
-_GRACE_SECONDS = 2
 
 
 class _WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -59,66 +58,6 @@ class _WebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             self.handshake_complete = True
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn's server with an event-driven exit and a fast shutdown.
-
-    Stock uvicorn polls its exit flag every 0.1 s and sleeps 0.1 s more while shutting down;
-    with a fresh server per test that adds up. Signals are left to the caller (``riskd sim``
-    installs its own), so a server in a thread or inside pytest never touches them.
-    """
-
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-        self._exit = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            self._on_started()
-
-    def request_exit(self) -> None:
-        """Ask the server to stop (call on its loop)."""
-        self.should_exit = True
-        self._exit.set()
-
-    async def main_loop(self) -> None:
-        while not await self.on_tick(0):  # counter 0: refresh the Date header each pass
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), timeout=1.0)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()
-        for sock in sockets or []:
-            sock.close()
-        state = self.server_state
-        for connection in list(state.connections):
-            connection.shutdown()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _GRACE_SECONDS
-        # uvicorn offers no event for "all connections gone"; poll its state briefly.
-        while (state.connections or state.tasks) and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        for task in list(state.tasks):
-            task.cancel()
-        for server in self.servers:
-            await server.wait_closed()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class SimServer:
@@ -162,7 +101,7 @@ class SimServer:
         )
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._uvicorn: _Uvicorn | None = None
+        self._uvicorn: EmbeddedUvicorn | None = None
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -450,7 +389,7 @@ class SimServer:
     def _bind(self) -> socket.socket:
         # Bind here, in the caller, so a busy port raises OSError to the caller instead of
         # uvicorn calling sys.exit inside the server thread.
-        if not _is_loopback(self.host):
+        if not is_loopback(self.host):
             log.warning("simulator listening on non-loopback address %s", self.host)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
@@ -480,9 +419,9 @@ class SimServer:
             access_log=False,
             lifespan="off",
             ws=_WebSocketProtocol,
-            timeout_graceful_shutdown=_GRACE_SECONDS,
+            timeout_graceful_shutdown=GRACE_SECONDS,
         )
-        self._uvicorn = _Uvicorn(config, on_started)
+        self._uvicorn = EmbeddedUvicorn(config, on_started)
         try:
             await self.sim.start()
             await self._uvicorn.serve(sockets=[sock])
