@@ -11,8 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && useradd --system --uid 10001 --no-create-home riskd
+# The rule presets, for configs to reference as /usr/share/riskd/rules/<preset>.yaml.
+COPY rules /usr/share/riskd/rules
 USER 10001
+# /metrics /livez /readyz /status (set http.listen: 0.0.0.0:9108 in the config).
+EXPOSE 9108
 ENTRYPOINT ["riskd"]
-# Until the daemon lands, the image runs the bridge simulator.
-CMD ["sim", "--host", "0.0.0.0", "--port", "8765"]
-EXPOSE 8765
+CMD ["run", "--config", "/etc/riskd/riskd.yaml"]
