@@ -156,8 +156,13 @@ class Service:
             await self.web.start()  # first: probes must answer during a long start-up
         if self.notifier is not None:
             await self.notifier.start()  # before resume(), which may alert
+        started = utcnow()
         for book in self.books.values():
             book.states.update(await self.store.load_rule_states(book.info.id))
+            # A stale-tick rule measures from when riskd starts expecting ticks, not from
+            # "never": the first evaluation comes before the stream is even connected.
+            book.ticks_expected = self.settings.streaming.enabled
+            book.last_tick_at = started
         resumed = await self.enforcer.resume()
         if resumed:
             log.warning("resumed %d flatten(s) left unfinished by the previous run", resumed)

@@ -50,6 +50,8 @@ class AccountBook:
     last_tick_at: datetime | None = None
     confirming: bool = False
     rearmed: bool = False
+    ticks_expected: bool = True
+    """False when the account is not streamed: then no tick can be late."""
     _positions_cache: tuple[list[Position] | None, tuple[OpenPosition, ...]] | None = None
 
     @property
@@ -125,6 +127,7 @@ class AccountBook:
             initial_balance=self.info.initial_balance,
             currency=s.currency,
             last_poll_at=last_poll,
-            last_tick_at=self.last_tick_at,
+            # Without a stream there is no tick to wait for: the tick age stays 0.
+            last_tick_at=self.last_tick_at if self.ticks_expected else now,
             estimated=estimated,
         )

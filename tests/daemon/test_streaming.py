@@ -219,3 +219,30 @@ async def test_polls_at_different_prices_do_not_count_a_move_twice(
         await wait_until(lambda: book.estimator.equity == pytest.approx(expected))
     finally:
         await service.stop()
+
+
+STALE_DATA_PRESET = (Path(__file__).resolve().parents[2] / "rules" / "stale-data.yaml").read_text()
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_stale_tick_rule_does_not_fire_at_start_up(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter, streaming: bool
+) -> None:
+    """The first evaluation runs before the stream connects (or with no stream at all):
+    "no tick yet" is not "no tick for a minute"."""
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    account = sim.create_account(balance=100_000.0)
+    sim.open_position(account, "EURUSD", "buy", 1.0)
+    settings = service_settings(sim, tmp_path / "s.sqlite", account, rules=STALE_DATA_PRESET)
+    settings = replace(settings, streaming=replace(settings.streaming, enabled=streaming))
+    service = Service(settings, alerter=alerter)
+    await service.start()
+    try:
+        book = service.books[account]
+        checks = sim.requests.count(path="/AccountSummary")
+        await wait_until(lambda: sim.requests.count(path="/AccountSummary") >= checks + 3)
+        assert book.evaluation is not None
+        assert book.evaluation.verdict("stale-data").status.value == "ok"
+        assert "stale" not in alerter.events()
+    finally:
+        await service.stop()
