@@ -53,6 +53,7 @@ class AccountBook:
     ticks_expected: bool = True
     """False when the account is not streamed: then no tick can be late."""
     _positions_cache: tuple[list[Position] | None, tuple[OpenPosition, ...]] | None = None
+    _summary_tickets: set[int] = field(default_factory=set)
 
     @property
     def last_poll_at(self) -> datetime | None:
@@ -70,20 +71,28 @@ class AccountBook:
         - positions newer than the summary: equity is rebuilt from the positions poll
           (balance + credit + each position's profit, swap and commission), at the prices
           the broker valued them at;
-        - summary newer than the positions: the positions' polled prices are older than the
-          summary's equity, so they are dropped and each position is referenced at the
-          latest tick price instead (the price the summary's equity reflects).
+        - summary newer than the positions (or a position closed since the summary, whose
+          realised profit the summary's balance does not hold yet): the positions' polled
+          prices are older than the summary's equity, so they are dropped and each position
+          is referenced at the latest tick price instead (the price the equity reflects).
         """
         s, positions = self.summary, self.positions
         if s is None or positions is None or self.summary_at is None:
             return
-        if self.positions_at is not None and self.positions_at >= self.summary_at:
+        tickets = {p.ticket for p in positions}
+        closed_since_summary = bool(self._summary_tickets - tickets)
+        if (
+            self.positions_at is not None
+            and self.positions_at >= self.summary_at
+            and not closed_since_summary
+        ):
             equity = s.balance + (s.credit or 0.0) + sum(p.total_pnl for p in positions)
             self.estimator.anchor(s.model_copy(update={"equity": equity}), positions,
                                   self.positions_at)  # fmt: skip
         else:
             unpriced = [p.model_copy(update={"current_price": None}) for p in positions]
             self.estimator.anchor(s, unpriced, self.summary_at)
+            self._summary_tickets = tickets
 
     def _open_positions(self) -> tuple[OpenPosition, ...]:
         """The engine's view of the positions, rebuilt only when a new list arrives (the
@@ -103,15 +112,14 @@ class AccountBook:
         s = self.summary
         if s is None or self.summary_at is None:
             return None
+        # The estimator is anchored on the freshest poll data (a positions poll newer than the
+        # summary rebuilds equity from it), so its equity is the best one whenever it has one;
+        # it is an *estimate* once ticks moved it since that anchor.
         equity, estimated = s.equity, False
-        moved_at, anchored_at = self.estimator.estimated_at, self.estimator.anchored_at
-        if (
-            self.estimator.equity is not None
-            and moved_at is not None
-            and anchored_at is not None
-            and moved_at > anchored_at
-        ):
-            equity, estimated = self.estimator.equity, True
+        if self.estimator.equity is not None and self.estimator.anchored_at is not None:
+            equity = self.estimator.equity
+            moved_at = self.estimator.estimated_at
+            estimated = moved_at is not None and moved_at > self.estimator.anchored_at
         positions = self._open_positions()
         margin = s.margin if s.margin is not None else max(s.equity - s.free_margin, 0.0)
         last_poll = self.last_poll_at or self.summary_at

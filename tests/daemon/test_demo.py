@@ -22,3 +22,6 @@ async def test_demo_runs_the_whole_story() -> None:
     positions = [text.find(line) for line in order]
     assert -1 not in positions, text
     assert positions == sorted(positions), text
+    # One alert per state change: a poll landing between ticks must not re-arm a warning.
+    for level in ("50%", "80%", "90%"):
+        assert text.count(f"ftmo-daily-loss at {level} of the allowed loss") == 1, text
