@@ -28,7 +28,7 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from riskd.actions.alerts import Alert, Alerter
+from riskd.actions.alerts import Alert, Alerter, Severity
 from riskd.api2trade import AsyncApi2TradeClient
 from riskd.api2trade.exceptions import Api2TradeError, RateLimitError
 from riskd.monitor.book import AccountBook
@@ -169,17 +169,8 @@ class Poller:
             log.warning(
                 "account=%s polling recovered after %.0fs", book.info.id, down.total_seconds()
             )
-            self._alerter.send(
-                Alert(
-                    key=f"{book.info.id}:account_up:{book.failing_since.isoformat()}",
-                    event="account_up",
-                    severity="info",
-                    account_id=book.info.id,
-                    account_name=book.info.name,
-                    title=f"{book.info.name}: polling recovered",
-                    body=f"Data flows again after {down.total_seconds():.0f}s.",
-                )
-            )
+            self._outage_alert(book, "account_up", "info", "polling recovered",
+                               f"Data flows again after {down.total_seconds():.0f}s.")  # fmt: skip
             book.failing_since, book.failure = None, ""
         return result
 
@@ -194,19 +185,27 @@ class Poller:
                 what,
                 reason,
             )
-            self._alerter.send(
-                Alert(
-                    key=f"{book.info.id}:account_down:{book.failing_since.isoformat()}",
-                    event="account_down",
-                    severity="warning",
-                    account_id=book.info.id,
-                    account_name=book.info.name,
-                    title=f"{book.info.name}: polling failing",
-                    body=f"{what} poll failed: {reason}",
-                )
-            )
+            self._outage_alert(book, "account_down", "warning", "polling failing",
+                               f"{what} poll failed: {reason}")  # fmt: skip
         else:
             log.debug("account=%s %s poll still failing: %s", book.info.id, what, reason)
+
+    def _outage_alert(
+        self, book: AccountBook, event: str, severity: Severity, what: str, body: str
+    ) -> None:
+        """The start or end of one polling outage, keyed by when the outage began."""
+        assert book.failing_since is not None
+        self._alerter.send(
+            Alert(
+                key=f"{book.info.id}:{event}:{book.failing_since.isoformat()}",
+                event=event,
+                severity=severity,
+                account_id=book.info.id,
+                account_name=book.info.name,
+                title=f"{book.info.name}: {what}",
+                body=body,
+            )
+        )
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         self.stats.runs_missed += 1

@@ -204,12 +204,12 @@ class Watcher:
             if snapshot is None:
                 return None
             rules = book.info.rules
-            rules_by_name = {r.name: r for r in rules}
             evaluation = evaluate(rules, snapshot, book.states)
+            flatten = {v.rule for v in evaluation.to_flatten}
             if (
-                evaluation.to_flatten
+                flatten
                 and self._settings.confirm_breach
-                and any(rules_by_name[v.rule].confirm for v in evaluation.to_flatten)
+                and any(r.confirm for r in rules if r.name in flatten)
             ):
                 evaluation_or_none = await self._confirm(book, evaluation)
                 if evaluation_or_none is None:
