@@ -1,20 +1,56 @@
 # syntax=docker/dockerfile:1
-# Build a wheel in one stage, install it into a slim runtime as a non-root user.
-FROM python:3.11-slim AS build
+# riskd: the daemon in a slim image, as uid 10001, fit for a read-only root filesystem.
+#
+#   docker build -t riskd .
+#   docker run --read-only --tmpfs /tmp -v riskd-state:/var/lib/riskd \
+#       -v "$PWD/riskd.yaml:/etc/riskd/riskd.yaml:ro" -e API2TRADE_API_KEY -p 9108:9108 riskd
+#
+# The base is pinned by tag (both stages must share it: the venv below links to its
+# interpreter). For reproducible builds pin the digest too, resolved where the image is built:
+#   --build-arg PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:<digest>
+ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# A venv without pip, filled by the base image's pip: the runtime stage copies it whole and
+# never runs an installer. pip compiles the .pyc files here, so the read-only runtime never
+# needs to write them.
+RUN python -m venv --without-pip /opt/riskd
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY riskd ./riskd
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip --python /opt/riskd/bin/python install --no-cache-dir .
 
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
-    && useradd --system --uid 10001 --no-create-home riskd
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="riskd" \
+      org.opencontainers.image.description="Risk guard for MT4/MT5 accounts behind the API2Trade bridge" \
+      org.opencontainers.image.licenses="MIT"
+# Nothing may be written outside /var/lib/riskd (the state volume) and /tmp (a tmpfs or
+# emptyDir: SQLite's temporary files): no bytecode, HOME on the tmpfs. The state path is set
+# here because the volume is the only writable place in the container; -e overrides it.
+ENV PATH=/opt/riskd/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    RISKD_STATE__PATH=/var/lib/riskd/state.sqlite
+RUN groupadd --system --gid 10001 riskd \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin riskd \
+    && mkdir -p /var/lib/riskd /etc/riskd \
+    && chown 10001:10001 /var/lib/riskd \
+    && chmod 0750 /var/lib/riskd
+COPY --from=build /opt/riskd /opt/riskd
 # The rule presets, for configs to reference as /usr/share/riskd/rules/<preset>.yaml.
 COPY rules /usr/share/riskd/rules
-USER 10001
-# /metrics /livez /readyz /status (set http.listen: 0.0.0.0:9108 in the config).
+# A new named volume takes this directory's owner (10001), so riskd can create its database.
+VOLUME ["/var/lib/riskd"]
+USER 10001:10001
+WORKDIR /var/lib/riskd
+# /metrics /livez /readyz /status; the config must set http.listen: 0.0.0.0:9108.
 EXPOSE 9108
+# Standard library only (slim has no curl). /livez is answered by the event loop itself, so a
+# hung loop fails this by the timeout; urlopen raises on any non-2xx answer.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/opt/riskd/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/livez', timeout=3)"]
 ENTRYPOINT ["riskd"]
 CMD ["run", "--config", "/etc/riskd/riskd.yaml"]
