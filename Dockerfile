@@ -1,9 +1,11 @@
-# syntax=docker/dockerfile:1
 # riskd: the daemon in a slim image, as uid 10001, fit for a read-only root filesystem.
 #
 #   docker build -t riskd .
 #   docker run --read-only --tmpfs /tmp -v riskd-state:/var/lib/riskd \
-#       -v "$PWD/riskd.yaml:/etc/riskd/riskd.yaml:ro" -e API2TRADE_API_KEY -p 9108:9108 riskd
+#       -v "$PWD/config:/etc/riskd:ro" -e API2TRADE_API_KEY -p 127.0.0.1:9108:9108 riskd
+#
+# config/ holds riskd.yaml (with http.listen: 0.0.0.0:9108) and the rule files it names; see
+# deploy/kubernetes/README.md, "Docker".
 #
 # The base is pinned by tag (both stages must share it: the venv below links to its
 # interpreter). For reproducible builds pin the digest too, resolved where the image is built:
@@ -11,7 +13,7 @@
 ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # A venv without pip, filled by the base image's pip: the runtime stage copies it whole and
 # never runs an installer. pip compiles the .pyc files here, so the read-only runtime never
 # needs to write them.
