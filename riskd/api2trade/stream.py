@@ -189,6 +189,9 @@ class TickStream:
                         ping_interval=self._ping_interval,
                         ping_timeout=self._ping_timeout,
                         close_timeout=2.0,
+                        # Ticks are ~100-byte JSON frames: per-message deflate would cost CPU on
+                        # every tick and save little bandwidth.
+                        compression=None,
                         logger=_ws_log,
                     ) as ws:
                         opened_at = time.monotonic()
@@ -209,9 +212,11 @@ class TickStream:
                             failing_since = None
                         await _maybe_await(self._on_connect() if self._on_connect else None)
                         async for frame in ws:
-                            tick = await self._handle(frame)
-                            if tick is not None:
-                                yield tick
+                            tick = self._handle(frame)
+                            if tick.__class__ is str:
+                                await self._server_error(tick)  # type: ignore[arg-type]
+                            elif tick is not None:
+                                yield tick  # type: ignore[misc]
                     problem = "closed by server"
                 except InvalidStatus as exc:
                     status = exc.response.status_code
@@ -265,7 +270,8 @@ class TickStream:
         finally:
             self.state = "closed"
 
-    async def _handle(self, frame: str | bytes) -> Quote | None:
+    def _handle(self, frame: str | bytes) -> Quote | str | None:
+        """A tick, a server error message, or None (unknown type, or malformed: counted)."""
         try:
             message = wire.parse_stream_message(frame)
         except ResponseFormatError as exc:
@@ -280,12 +286,12 @@ class TickStream:
             return None
         if isinstance(message, Quote):
             self.stats.ticks += 1
-            return message
-        if isinstance(message, str):
-            self.stats.server_errors += 1
-            log.warning("stream server error for %s: %s", self._account_id, message)
-            await _maybe_await(self._on_server_error(message) if self._on_server_error else None)
-        return None
+        return message
+
+    async def _server_error(self, message: str) -> None:
+        self.stats.server_errors += 1
+        log.warning("stream server error for %s: %s", self._account_id, message)
+        await _maybe_await(self._on_server_error(message) if self._on_server_error else None)
 
 
 async def _maybe_await(result: Awaitable[None] | None) -> None:

@@ -51,7 +51,7 @@ class BareProbe:
     async def _run(self, account: str, symbols: list[str]) -> None:
         url = f"{self._ws_url}?{urlencode({'id': account})}"
         try:
-            async with connect(url, additional_headers=self._headers) as ws:
+            async with connect(url, additional_headers=self._headers, compression=None) as ws:
                 await ws.send(json.dumps({"action": "subscribe", "symbols": symbols}))
                 self._connected += 1
                 if self._connected == len(self._subscriptions):

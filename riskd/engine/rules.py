@@ -64,6 +64,26 @@ class Check(Protocol):
         self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
     ) -> Reading: ...
 
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        """Equities at which ``measure`` may change its outcome for the engine (whether the
+        condition holds, which ``used_marks`` the used ratio has reached, a new high-water
+        mark), all else in ``snap`` and ``state`` equal. Between two neighbouring edges only
+        the numbers move. ``riskd.engine.band`` builds the tick path's quiet band from them."""
+        ...
+
+
+def _loss_edges(floor: float, allowed: float, used_marks: tuple[float, ...]) -> tuple[float, ...]:
+    """Edges of ``_loss``: the breach boundary and the equity at each used-ratio mark."""
+    if allowed <= 0:
+        return (floor + _eps(floor), floor)
+    return (floor + _eps(floor), *(floor + (1.0 - u) * allowed for u in used_marks))
+
 
 def _loss(equity: float, floor: float, allowed: float) -> Reading:
     """A loss rule's reading: breach at or below ``floor``; ``allowed`` is the loss budget."""
@@ -87,11 +107,12 @@ class DailyLossCheck:
     pct_baseline: float
     amount: float
 
-    def measure(
+    def limits(
         self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
-    ) -> Reading:
+    ) -> tuple[float, float] | None:
+        """(floor, allowed loss) for the day, or None without a baseline for it."""
         if state.period_start != period_start:
-            return Reading(snap.equity, None, None, None, False, no_baseline=True)
+            return None
         if self.baseline == "balance":
             base = state.start_balance
         elif self.baseline == "equity":
@@ -100,13 +121,31 @@ class DailyLossCheck:
             b, e = state.start_balance, state.start_equity
             base = b if e is None else (e if b is None else max(b, e))
         if base is None:
-            return Reading(snap.equity, None, None, None, False, no_baseline=True)
+            return None
         allowed = (
             self.pct_initial * snap.initial_balance / 100.0
             + self.pct_baseline * base / 100.0
             + self.amount
         )
-        return _loss(snap.equity, base - allowed, allowed)
+        return base - allowed, allowed
+
+    def measure(
+        self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
+    ) -> Reading:
+        limits = self.limits(snap, state, period_start)
+        if limits is None:
+            return Reading(snap.equity, None, None, None, False, no_baseline=True)
+        return _loss(snap.equity, *limits)
+
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        limits = self.limits(snap, state, period_start)
+        return () if limits is None else _loss_edges(*limits, used_marks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +155,24 @@ class MaxLossCheck:
     pct: float
     amount: float
 
+    def limits(self, snap: AccountSnapshot) -> tuple[float, float]:
+        """(floor, allowed loss)."""
+        allowed = self.pct * snap.initial_balance / 100.0 + self.amount
+        return snap.initial_balance - allowed, allowed
+
     def measure(
         self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
     ) -> Reading:
-        allowed = self.pct * snap.initial_balance / 100.0 + self.amount
-        return _loss(snap.equity, snap.initial_balance - allowed, allowed)
+        return _loss(snap.equity, *self.limits(snap))
+
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        return _loss_edges(*self.limits(snap), used_marks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +189,13 @@ class TrailingDrawdownCheck:
     intraday: bool
     lock_at_initial: bool
 
+    def _floor(self, mark: float, initial: float) -> tuple[float, float]:
+        allowed = self.pct * initial / 100.0 + self.amount
+        floor = mark - allowed
+        if self.lock_at_initial and floor > initial:
+            floor = initial
+        return floor, allowed
+
     def measure(
         self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
     ) -> Reading:
@@ -148,12 +207,24 @@ class TrailingDrawdownCheck:
             tracked = snap.equity if self.track_equity else snap.balance
             if tracked > mark:
                 mark = new_mark = tracked
-        allowed = self.pct * initial / 100.0 + self.amount
-        floor = mark - allowed
-        if self.lock_at_initial and floor > initial:
-            floor = initial
-        reading = _loss(snap.equity, floor, allowed)
+        reading = _loss(snap.equity, *self._floor(mark, initial))
         return reading._replace(high_water=new_mark)
+
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        initial = snap.initial_balance
+        stored = state.high_water
+        mark = initial if stored is None or stored < initial else stored
+        if self.intraday and not self.track_equity and snap.balance > mark:
+            mark = snap.balance
+        edges = _loss_edges(*self._floor(mark, initial), used_marks)
+        # Equity above the mark raises it: a new state, so the mark itself is an edge.
+        return (*edges, mark) if self.intraday and self.track_equity else edges
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +242,19 @@ class MarginLevelCheck:
         used = self.below / level if level > 0 else math.inf
         holds = level < self.below - _eps(self.below)
         return Reading(level, self.below, level - self.below, used, holds)
+
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        if snap.margin <= 0:
+            return ()
+        per_point = snap.margin / 100.0  # equity per point of margin level
+        levels = (self.below - _eps(self.below), *(self.below / u for u in used_marks if u > 0))
+        return (0.0, *(level * per_point for level in levels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +287,15 @@ class ExposureCheck:
         used = value / cap if cap > 0 else (math.inf if value > 0 else 0.0)
         return Reading(value, cap, cap - value, used, value > cap + _eps(cap))
 
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        return ()  # positions only
+
 
 @dataclass(frozen=True, slots=True)
 class ProfitTargetCheck:
@@ -220,6 +313,19 @@ class ProfitTargetCheck:
         equity = snap.equity
         progress = (equity - initial) / gain if gain > 0 else 0.0
         return Reading(equity, target, target - equity, progress, equity >= target - _eps(target))
+
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        initial = snap.initial_balance
+        gain = self.pct * initial / 100.0 + self.amount
+        target = initial + gain
+        progress = tuple(initial + u * gain for u in used_marks) if gain > 0 else ()
+        return (target - _eps(target), *progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +350,15 @@ class StaleDataCheck:
             if tick_ratio > ratio:
                 value, threshold, ratio = tick_age, self.max_tick_age, tick_ratio
         return Reading(value, threshold, threshold - value, ratio, ratio > 1.0)
+
+    def equity_edges(
+        self,
+        snap: AccountSnapshot,
+        state: RuleState,
+        period_start: datetime | None,
+        used_marks: tuple[float, ...],
+    ) -> tuple[float, ...]:
+        return ()  # time only: see ``riskd.engine.band``
 
 
 AnyCheck = (

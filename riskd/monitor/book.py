@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from riskd.api2trade import AccountSummary, Position, TickStream
 from riskd.engine import AccountSnapshot, Evaluation, OpenPosition, RuleState
+from riskd.engine.band import QuietBand
 from riskd.monitor.estimator import EquityEstimator
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class AccountBook:
     rearmed: bool = False
     ticks_expected: bool = True
     """False when the account is not streamed: then no tick can be late."""
+    band: QuietBand | None = None
+    """The tick path's quiet band (``riskd.engine.band``), valid only while ``band_inputs``
+    are still the book's summary, positions and account info."""
+    band_inputs: tuple[object, object, object] | None = None
     _positions_cache: tuple[list[Position] | None, tuple[OpenPosition, ...]] | None = None
     _summary_tickets: set[int] = field(default_factory=set)
 
@@ -93,6 +98,31 @@ class AccountBook:
             unpriced = [p.model_copy(update={"current_price": None}) for p in positions]
             self.estimator.anchor(s, unpriced, self.summary_at)
             self._summary_tickets = tickets
+
+    def keep_band(self, band: QuietBand | None) -> None:
+        """Keep ``band``, computed from the book as it is now."""
+        self.band = band
+        self.band_inputs = None if band is None else (self.summary, self.positions, self.info)
+
+    def quiet(self, equity: float, now: datetime) -> bool:
+        """True when a tick that moved equity to ``equity`` needs no evaluation: it is inside
+        the band, and the band's inputs (summary, positions, rules, every rule state) are
+        the very objects the book holds now."""
+        band = self.band
+        if band is None or not band.holds(equity, now):
+            return False
+        inputs = self.band_inputs
+        if inputs is None or (
+            inputs[0] is not self.summary
+            or inputs[1] is not self.positions
+            or inputs[2] is not self.info
+        ):
+            return False
+        states = self.states
+        return all(
+            states.get(rule.name) is kept
+            for rule, kept in zip(self.info.rules, band.states, strict=True)
+        )
 
     def _open_positions(self) -> tuple[OpenPosition, ...]:
         """The engine's view of the positions, rebuilt only when a new list arrives (the

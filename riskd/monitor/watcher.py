@@ -30,6 +30,7 @@ from riskd.engine import (
     evaluate,
     roll_period,
 )
+from riskd.engine.band import quiet_band
 from riskd.monitor.book import AccountBook
 from riskd.monitor.budget import RequestBudget
 from riskd.store import AsyncStore
@@ -139,11 +140,13 @@ class Watcher:
         now = self._clock()
         book.last_tick_at = now
         moved = book.estimator.on_tick(tick.symbol, tick.bid, tick.ask, tick.time, now)
-        if moved is not None and not book.lock.locked():
+        if moved is not None and not book.lock.locked() and not book.quiet(moved, now):
             snapshot = book.snapshot(now)
             if snapshot is not None:
-                evaluation = evaluate(book.info.rules, snapshot, book.states)
+                rules = book.info.rules
+                evaluation = evaluate(rules, snapshot, book.states)
                 if evaluation.to_flatten:
+                    book.keep_band(None)
                     if not book.confirming:
                         book.confirming = True
                         self._spawn(self._confirm_tick_breach(book), f"confirm {book.info.id}")
@@ -152,6 +155,7 @@ class Watcher:
                     if urgent:
                         self._spawn(self._save(book, urgent), f"save {book.info.id}")
                     self._act(book, evaluation)
+                    book.keep_band(quiet_band(rules, snapshot, evaluation))
         if self.tick_observer is not None:
             self.tick_observer(
                 TickTiming(book.info.id, tick.symbol, received, time.perf_counter(),
