@@ -37,8 +37,9 @@ def _add_daemon_parsers(subparsers: argparse._SubParsersAction[argparse.Argument
     """Register ``riskd run``, ``riskd demo`` and ``riskd unlock``."""
     run = subparsers.add_parser(
         "run", help="watch the configured accounts and enforce their rules",
-        description="Run the daemon until SIGTERM/SIGINT. A bad config or rule file stops "
-        "start-up with every problem as 'file:line: what is wrong' (exit 2).",
+        description="Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the rule files. A "
+        "bad config or rule file stops start-up with every problem as 'file:line: what is "
+        "wrong' (exit 2); at a reload it is logged and the running rules stay in force.",
     )  # fmt: skip
     run.add_argument("--config", "-c", type=Path, required=True, help="config file (YAML)")
     run.set_defaults(handler=run_daemon)
@@ -76,12 +77,22 @@ def _load(path: Path, *, require_credentials: bool) -> Config | None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    """``riskd run --config FILE``: 0 after a graceful stop, 2 on a bad config."""
+    """``riskd run --config FILE``: 0 after a graceful stop, 2 on a bad config.
+
+    SIGHUP reloads the rules from the same file and environment (see ``riskd.service``);
+    under systemd (``$NOTIFY_SOCKET``) riskd reports readiness, status and watchdog pings.
+    """
     import asyncio
+    import os
 
     from riskd.actions.notify import AlertConfigError
-    from riskd.service import Service, run_until_signalled, settings_from_config
+    from riskd.config import load_config
+    from riskd.sdnotify import Notifier
+    from riskd.service import Service, ServiceSettings, run_until_signalled, settings_from_config
 
+    # The environment as riskd started with it: a reload reads the files again, not a
+    # changed environment (the process's own cannot change from outside anyway).
+    env = dict(os.environ)
     config = _load(args.config, require_credentials=True)
     if config is None:
         return 2
@@ -91,8 +102,12 @@ def run_daemon(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"{args.config}: alerts: {problem}", file=sys.stderr)
         return 2
+
+    def reload() -> ServiceSettings:
+        return settings_from_config(load_config(args.config, env, require_credentials=True))
+
     try:
-        asyncio.run(run_until_signalled(service))
+        asyncio.run(run_until_signalled(service, reload=reload, notifier=Notifier(env)))
     except OSError as exc:  # e.g. the metrics port is taken
         print(f"riskd: cannot start: {exc}", file=sys.stderr)
         return 1

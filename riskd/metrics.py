@@ -837,6 +837,15 @@ class Metrics:
             "(each is logged with the loop's stack).",
             registry=r,
         )
+        self.config_reloads = Counter(
+            "riskd_config_reloads",
+            "Rule reloads (SIGHUP) by outcome: ok (the new rules are in force) or error (a bad "
+            "file, or a change that needs a restart; the previous rules stay in force).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("ok", "error"):
+            self.config_reloads.labels(outcome)  # both start at 0, for increase()
 
     # -- wiring -----------------------------------------------------------------------------
 

@@ -4,22 +4,45 @@ Start-up order matters: rule states come from the store before anything is evalu
 restart must not forget a baseline or a latch), interrupted flattens resume before polling
 starts, and each account gets one positions and one summary poll before its schedule runs.
 Shutdown lets an in-flight flatten finish and flushes deferred state.
+
+Reload (SIGHUP, ``systemctl reload riskd``) re-reads the config and rule files and swaps each
+account's rules in place; nothing else is reloaded. A reload is all or nothing:
+
+- the new files must load without a problem (YAML, schema, rule files), else every problem is
+  logged as ``file:line: ...``, a warning alert goes out and the running rules stay in force;
+- only rules may differ. Accounts added or removed, an account's name, initial balance,
+  dry-run or contract sizes, and any other section (bridge, credentials, polling,
+  enforcement, stream, http, alerts, state) need a restart: such a reload is rejected the
+  same way, naming what changed, rather than half-applied (a daemon running a mix of two
+  files, say new rules with an ignored ``dry_run: true``, is worse than a clear "restart");
+- rule states are kept by rule name: a rule that still exists keeps its baselines, its
+  high-water mark, its warnings and its latch (a latched breach stays latched, whatever
+  its new limit), a removed rule's state is dropped (and reset in the store, so a rule of
+  that name added back later starts fresh, after a restart too), a new rule starts fresh.
+  Removing a latched rule ends its lockout: that is a person's decision, announced by a
+  critical alert. Every account is evaluated at once with its new rules.
+
+``riskd_config_reloads_total{outcome="ok|error"}`` counts reloads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import signal
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import Any
 
-from riskd.actions.alerts import Alerter
+from riskd.actions.alerts import Alert, Alerter, rule_condition
 from riskd.actions.enforcer import AccountRef, EnforcementSettings, Enforcer
 from riskd.actions.notify import AppriseAlerter, AppriseSettings
 from riskd.api2trade import AsyncApi2TradeClient, ClientSettings
-from riskd.config import Config
-from riskd.engine import Rule
+from riskd.config import Config, ConfigError
+from riskd.engine import INITIAL_STATE, Rule, Status
 from riskd.metrics import Metrics
 from riskd.monitor.book import AccountBook, AccountInfo
 from riskd.monitor.budget import RequestBudget
@@ -27,6 +50,7 @@ from riskd.monitor.estimator import EquityEstimator
 from riskd.monitor.poller import Poller, PollSettings
 from riskd.monitor.streams import StreamConsumer, StreamingSettings
 from riskd.monitor.watcher import Clock, Watcher, WatchSettings, utcnow
+from riskd.sdnotify import Notifier
 from riskd.store import AsyncStore, StateStore
 from riskd.web import WebServer, WebSettings
 
@@ -60,6 +84,88 @@ class ServiceSettings:
     alerts: AppriseSettings = field(default_factory=AppriseSettings)
     web: WebSettings | None = None
     """The /metrics /livez /readyz /status server; None runs without one (tests, bench)."""
+
+
+# ServiceSettings field -> the config section a person edits for it (reload messages).
+_SECTIONS = {
+    "client": "bridge (or its API2TRADE_* variables and credentials)",
+    "state_path": "state.path",
+    "poll": "polling",
+    "watch": "polling.job_timeout or enforcement.confirm_breach",
+    "enforcement": "enforcement",
+    "max_concurrent_requests": "polling.max_concurrent_requests",
+    "streaming": "stream",
+    "alerts": "alerts (or RISKD_ALERTS__URLS)",
+    "web": "http",
+}
+_ACCOUNT_FIELDS = ("name", "initial_balance", "dry_run", "contract_sizes")
+
+Loader = Callable[[], ServiceSettings]
+"""Loads the settings again from the same config file and environment (``riskd run``'s
+reload); raises ``ConfigError`` with every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChanges:
+    """What a reload changed in one account's rules (rule names)."""
+
+    account_id: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    unlatched: tuple[str, ...] = ()
+    """Removed rules that were latched: their lockout ended with them."""
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def describe(self) -> str:
+        parts = [
+            f"{what} {', '.join(names)}"
+            for what, names in (
+                ("added", self.added),
+                ("removed", self.removed),
+                ("changed", self.changed),
+            )
+            if names
+        ]
+        return "; ".join(parts) or "unchanged"
+
+
+class ReloadRejected(Exception):
+    """The new settings differ in more than rules; ``problems`` says what, one per line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def restart_needed(old: ServiceSettings, new: ServiceSettings) -> list[str]:
+    """What differs between ``old`` and ``new`` besides the accounts' rules (one line each);
+    empty when only rules changed. Never shows a value (credentials are settings too)."""
+    problems = [
+        f"{_SECTIONS.get(f.name, f.name)}: changed"
+        for f in fields(ServiceSettings)
+        if f.name != "accounts" and getattr(old, f.name) != getattr(new, f.name)
+    ]
+    before = {a.id.lower(): a for a in old.accounts}
+    after = {a.id.lower(): a for a in new.accounts}
+    problems += [f"accounts: {a.id} added" for key, a in after.items() if key not in before]
+    problems += [f"accounts: {a.id} removed" for key, a in before.items() if key not in after]
+    for key, a in after.items():
+        b = before.get(key)
+        if b is not None:
+            problems += [
+                f"accounts: {a.id}: {name}: changed"
+                for name in _ACCOUNT_FIELDS
+                if getattr(a, name) != getattr(b, name)
+            ]
+    return problems
+
+
+def _same_rule(a: Rule, b: Rule) -> bool:
+    # ``source`` is file:line: a rule that only moved in its file is the same rule.
+    return replace(a, source="") == replace(b, source="")
 
 
 class Service:
@@ -120,6 +226,9 @@ class Service:
         self.enforcer.after_flatten = self._refresh
         self._refreshes: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
+        self.reload_failure: str | None = None
+        """Why the last reload was not applied (one line for ``systemctl status``), or None."""
+        self._reload_lock = asyncio.Lock()
         self.watcher.tick_observer = self.metrics.observe_tick
         self.watcher.summary_observer = self.metrics.observe_summary
         self.metrics.bind(self)  # last: it reads books, poller, budget, watcher, enforcer
@@ -196,19 +305,271 @@ class Service:
         if self.web is not None:
             await self.web.stop()
 
+    # -- status -----------------------------------------------------------------------------
 
-async def run_until_signalled(service: Service) -> None:
-    """Run ``service`` until SIGTERM or SIGINT, then stop it gracefully."""
+    def status_line(self) -> str:
+        """One line for ``systemctl status``: accounts watched, in breach, flattening, not
+        polling, and a reload that was not applied."""
+        books = self.books.values()
+        breached = sum(1 for b in books if _in_breach(b))
+        line = f"watching {_plural(len(books), 'account')}, {breached} in breach"
+        flattening = sum(1 for b in books if self.enforcer.busy(b.info.id))
+        if flattening:
+            line += f", {flattening} flattening"
+        failing = sum(1 for b in books if b.failing_since is not None)
+        if failing:
+            line += f", {failing} not polling"
+        if self.reload_failure is not None:
+            line += f"; {self.reload_failure}"
+        return line
+
+    # -- reload -----------------------------------------------------------------------------
+
+    async def reload(self, load: Loader) -> bool:
+        """Load the config again (``load`` runs in a thread: it reads files) and put the new
+        rules in force; True when applied. On any problem nothing changes: the problems are
+        logged, a warning alert is sent and ``riskd_config_reloads_total{outcome="error"}``
+        counts it (see the module docstring)."""
+        async with self._reload_lock:  # two SIGHUPs in a row: one reload after the other
+            attempt = utcnow()
+            try:
+                settings = await asyncio.to_thread(load)
+            except ConfigError as exc:
+                self._reload_failed(attempt, "the new files have problems", exc.problems)
+                return False
+            except Exception as exc:  # a bug in loading must not take the daemon down
+                log.error("config reload: loading failed", exc_info=exc)
+                self._reload_failed(attempt, "loading failed", [type(exc).__name__])
+                return False
+            try:
+                changes = await self.replace_rules(settings)
+            except ReloadRejected as exc:
+                self._reload_failed(attempt, "settings other than rules changed", exc.problems)
+                return False
+            self.reload_failure = None
+            self.metrics.config_reloads.labels("ok").inc()
+            changed = [c for c in changes if c]
+            if not changed:
+                log.info("config reloaded: no rule changed")
+            for c in changed:
+                log.warning("config reloaded: account=%s rules %s", c.account_id, c.describe())
+            return True
+
+    async def replace_rules(self, settings: ServiceSettings) -> list[RuleChanges]:
+        """Put ``settings``' rules in force on every account (see the module docstring).
+
+        Raises ``ReloadRejected``, changing nothing, when anything but rules differs from the
+        running settings. Each account is swapped under its lock, so no evaluation sees half
+        of it, then evaluated with its new rules at once.
+        """
+        problems = restart_needed(self.settings, settings)
+        if problems:
+            raise ReloadRejected(problems)
+        specs = {a.id.lower(): a for a in settings.accounts}
+        changes: list[RuleChanges] = []
+        for book in self.books.values():
+            spec = specs[book.info.id.lower()]
+            async with book.lock:
+                change = await self._swap_rules(book, spec.rules)
+            changes.append(change)
+            if change:
+                await self.watcher.check(book)
+        self.settings = replace(
+            self.settings,
+            accounts=tuple(
+                replace(a, rules=specs[a.id.lower()].rules) for a in self.settings.accounts
+            ),
+        )
+        return changes
+
+    async def _swap_rules(self, book: AccountBook, rules: tuple[Rule, ...]) -> RuleChanges:
+        old = {r.name: r for r in book.info.rules}
+        new = {r.name: r for r in rules}
+        removed = tuple(n for n in old if n not in new)
+        change = RuleChanges(
+            book.info.id,
+            added=tuple(n for n in new if n not in old),
+            removed=removed,
+            changed=tuple(n for n in new if n in old and not _same_rule(old[n], new[n])),
+            unlatched=tuple(n for n in removed if book.states.get(n, INITIAL_STATE).latched),
+        )
+        book.info = replace(book.info, rules=rules)
+        if not change:
+            return change  # same rules (a file reformatted): keep the new sources, nothing else
+        for name in removed:
+            book.states.pop(name, None)
+            book.dirty.discard(name)
+        if removed:
+            # Reset in the store too: a rule of that name added back later (or found there
+            # after a restart) must start fresh, as it does in this run.
+            await self.store.save_rule_states(book.info.id, dict.fromkeys(removed, INITIAL_STATE))
+        for name in change.added:
+            # As at start-up: counters of a known rule start at 0 (see Metrics.bind).
+            self.metrics.breaches.labels(book.info.id, name)
+            self.metrics.warnings.labels(book.info.id, name)
+        for name in change.unlatched:
+            self.alerter.send(
+                Alert(
+                    key=f"{book.info.id}:{name}:removed_while_latched:{utcnow().isoformat()}",
+                    event="rule_removed",
+                    severity="critical",
+                    account_id=book.info.id,
+                    account_name=book.info.name,
+                    rule=name,
+                    title=f"{book.info.name}: latched rule {name} removed by a reload",
+                    body="The rule was latched (breached and flattened, or locking the account "
+                    "out). A config reload removed it, so it no longer holds the account: "
+                    "trading is allowed unless another rule is latched.",
+                    condition=rule_condition(book.info.id, name),
+                )
+            )
+        return change
+
+    def _reload_failed(self, attempt: datetime, why: str, problems: Sequence[str]) -> None:
+        self.metrics.config_reloads.labels("error").inc()
+        self.reload_failure = f"reload at {attempt:%H:%M:%S} UTC not applied ({why})"
+        log.error(
+            "config reload not applied, the running rules stay in force: %s (%s)",
+            why,
+            _plural(len(problems), "problem"),
+        )
+        for problem in problems:
+            log.error("config reload: %s", problem)
+        shown = list(problems[:_ALERT_PROBLEMS])
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more (see the log)")
+        # One alert per attempt: keyed by the attempt and what was wrong, never replayed.
+        digest = hashlib.sha256("\n".join(problems).encode()).hexdigest()[:12]
+        self.alerter.send(
+            Alert(
+                key=f"riskd:config_reload_failed:{attempt.isoformat()}:{digest}",
+                event="config_reload_failed",
+                severity="warning",
+                account_id="",
+                account_name="riskd",
+                title="riskd: config reload not applied, the previous rules stay in force",
+                body=f"A reload (SIGHUP) was rejected: {why}. Nothing changed. "
+                "Fix the files and reload again, or restart riskd for settings other than "
+                "rules.\n\n" + "\n".join(shown),
+            )
+        )
+
+
+_ALERT_PROBLEMS = 10  # problem lines in a reload alert; the log has every one
+
+
+def _in_breach(book: AccountBook) -> bool:
+    """A loss or guard rule breached or latched (a profit target reached is no breach)."""
+    evaluation = book.evaluation
+    return evaluation is not None and any(
+        v.status in (Status.BREACH, Status.LATCHED) and v.kind != "profit_target"
+        for v in evaluation.verdicts
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+async def run_until_signalled(
+    service: Service, *, reload: Loader | None = None, notifier: Notifier | None = None
+) -> None:
+    """Run ``service`` until SIGTERM or SIGINT, then stop it gracefully.
+
+    With ``reload``, SIGHUP reloads the rules (``Service.reload``). With ``notifier`` (under
+    systemd), systemd hears ``READY=1`` once start-up is done, a ``STATUS=`` line whenever it
+    changes, ``WATCHDOG=1`` from a task on this event loop (a hung loop stops pinging, and
+    systemd restarts riskd), ``RELOADING=1`` ... ``READY=1`` around a reload and
+    ``STOPPING=1`` when the shutdown starts.
+    """
+    notifier = notifier or Notifier({})
     stop = asyncio.Event()
+    hup = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        # Installed before start(): a SIGHUP during start-up is served once it is done,
+        # instead of killing riskd (SIGHUP's default action).
+        loop.add_signal_handler(signal.SIGHUP, hup.set)
+    background: list[asyncio.Task[None]] = []
+
+    def spawn(coro: Coroutine[Any, Any, None], name: str) -> None:
+        background.append(loop.create_task(coro, name=name))
+
+    watchdog = None
+    if notifier.watchdog_interval is not None:
+        watchdog = loop.create_task(_watchdog(notifier, notifier.watchdog_interval),
+                                    name="systemd watchdog")  # fmt: skip
+    notifier.status(f"starting: polling {_plural(len(service.books), 'account')} once")
     try:
         await service.start()
+        if not stop.is_set():
+            notifier.ready(service.status_line())
+            spawn(_status_updates(service, notifier), "systemd status")
+            if reload is not None:
+                spawn(_reloads(service, reload, hup, notifier), "reloads")
         await stop.wait()
         log.info("stopping: finishing in-flight flattens and flushing state")
     finally:
-        await service.stop()
+        notifier.stopping("stopping: finishing in-flight flattens, flushing state")
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        try:
+            await service.stop()
+        finally:
+            # Pings go on during a long stop (a flatten finishing) and end with it.
+            if watchdog is not None:
+                watchdog.cancel()
+                await asyncio.gather(watchdog, return_exceptions=True)
+            notifier.close()
+
+
+STATUS_PERIOD = 1.0
+"""Seconds between two looks at the status line (sent to systemd only when it changed)."""
+
+
+async def _watchdog(notifier: Notifier, interval: float) -> None:
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+async def _status_updates(service: Service, notifier: Notifier) -> None:
+    sent = service.status_line()
+    while True:
+        await asyncio.sleep(STATUS_PERIOD)
+        try:
+            line = service.status_line()
+        except Exception:  # a status line is never worth the watchdog's task set
+            log.exception("status line failed")
+            continue
+        if line != sent:
+            notifier.status(line)
+            sent = line
+
+
+async def _reloads(service: Service, load: Loader, hup: asyncio.Event, notifier: Notifier) -> None:
+    while True:
+        await hup.wait()
+        hup.clear()
+        log.info("SIGHUP: reloading the rules")
+        notifier.reloading("reloading the rules")
+        # Shielded: a shutdown arriving mid-reload waits for the swap to end (stop() takes
+        # the same locks) rather than cutting an account's rules in half.
+        task = asyncio.ensure_future(service.reload(load))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise  # no READY=1: STOPPING=1 was sent, systemd is stopping the unit
+        except Exception:  # a bug; the next SIGHUP must still be served
+            log.exception("config reload crashed")
+        # Ends the reload in systemd's eyes, whatever its outcome (the old rules are in force
+        # after a failed one).
+        notifier.ready(service.status_line())
 
 
 def settings_from_config(config: Config) -> ServiceSettings:

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +100,255 @@ def make_service(
         return service
 
     return make  # type: ignore[return-value]
+
+
+# -- ``riskd run`` as a real process, as systemd runs it ---------------------------------------
+
+
+class NotifySocket:
+    """A unix datagram socket standing in for systemd's ``$NOTIFY_SOCKET``: every message
+    riskd sends, in order, each as its ``KEY=VALUE`` fields. A thread reads it all the time,
+    as systemd does (an unread socket fills up after a few messages and drops the rest)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._received: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.05)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="notify-socket", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().split("\n") if line)
+            with self._lock:
+                self._received.append(fields)
+
+    @property
+    def address(self) -> str:
+        """What goes in ``NOTIFY_SOCKET``."""
+        return str(self.path)
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """Every message so far (a copy)."""
+        with self._lock:
+            return list(self._received)
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, str]]], bool], timeout: float = 20.0
+    ) -> list[dict[str, str]]:
+        """Poll until ``predicate(messages)`` holds; fails the test after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not predicate(messages := self.messages):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"notifications not as expected in time: {messages}")
+            time.sleep(0.02)
+        return messages
+
+    def index(self, key: str, value: str | None = None) -> int:
+        """Position of the first message holding ``key`` (with ``value``), or -1."""
+        for i, message in enumerate(self.messages):
+            if key in message and (value is None or message[key] == value):
+                return i
+        return -1
+
+    def statuses(self) -> list[str]:
+        return [m["STATUS"] for m in self.messages if "STATUS" in m]
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+def short_dir(tmp_path: Path) -> Path:
+    """``tmp_path``, or a shorter temporary directory when a socket path in it would not fit
+    ``sockaddr_un`` (108 bytes)."""
+    if len(str(tmp_path)) < 80:
+        return tmp_path
+    return Path(tempfile.mkdtemp(prefix="riskd-"))
+
+
+def daemon_env(tmp_path: Path, api_key: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``riskd run`` started by systemd: this process's, less any riskd,
+    bridge or systemd variable, with the API key as a credentials file in
+    ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``), plus ``extra``."""
+    creds = tmp_path / "credentials"
+    creds.mkdir(exist_ok=True)
+    key = creds / "API2TRADE_API_KEY"
+    key.write_text(api_key + "\n")
+    key.chmod(0o600)
+    dropped = ("RISKD_", "API2TRADE_", "NOTIFY_SOCKET", "WATCHDOG_", "CREDENTIALS_DIRECTORY")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(dropped)}
+    env["CREDENTIALS_DIRECTORY"] = str(creds)
+    env.update(extra)
+    return env
+
+
+def daemon_config(tmp_path: Path, sim: SimServer, account: str, rules: str) -> Path:
+    """A config for one account on ``sim``, polling fast, /metrics on a free loopback port
+    (the port is in riskd's log); the rules are in ``rules.yaml`` next to it."""
+    (tmp_path / "rules.yaml").write_text(rules)
+    path = tmp_path / "riskd.yaml"
+    path.write_text(
+        f"""
+bridge:
+  base_url: {sim.base_url}
+  timeout: 2s
+state:
+  path: state.sqlite
+polling:
+  summary_interval: 200ms
+  positions_interval: 200ms
+  start_jitter: 0s
+  job_timeout: 8s
+http:
+  listen: 127.0.0.1:0
+enforcement:
+  flat_timeout: 20s
+accounts:
+  - id: {account}
+    name: Signals test
+    initial_balance: 100000
+    rules: [rules.yaml]
+"""
+    )
+    return path
+
+
+class RiskdProcess:
+    """``python -m riskd run`` in a subprocess, its log (stderr) in a file."""
+
+    def __init__(
+        self, config: Path, env: dict[str, str], log: Path, launcher: Sequence[str] = ()
+    ) -> None:
+        self.config = config
+        self.env = env
+        self.log = log
+        self.launcher = list(launcher)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [*self.launcher, sys.executable, "-m", "riskd", "--log-level", "INFO", "run",
+                 "--config", str(self.config)],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_log(self, needle: str, timeout: float = 20.0) -> str:
+        """Poll the log until it holds ``needle``; returns the log."""
+        deadline = time.monotonic() + timeout
+        while needle not in (text := self.text()):
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"riskd exited ({self.proc.returncode}):\n{text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not logged in time:\n{text}")
+            time.sleep(0.05)
+        return text
+
+    def base_url(self) -> str:
+        """The /metrics /status server's URL, from the log line that announces it."""
+        text = self.wait_log("serving /metrics /livez /readyz /status on ")
+        return text.split("serving /metrics /livez /readyz /status on ", 1)[1].split()[0]
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    where = short_dir(tmp_path)
+    sock = NotifySocket(where / "notify.sock")
+    yield sock
+    sock.close()
+    if where != tmp_path:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+class AlertWebhook:
+    """An HTTP server on 127.0.0.1 keeping every JSON POST: an apprise ``json://`` target."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self._server.server_address[1]}/riskd"
+
+    def titles(self) -> list[str]:
+        return [str(r.get("title", "")) for r in list(self.received)]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def alert_webhook() -> Iterator[AlertWebhook]:
+    hook = AlertWebhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def riskd_process() -> Iterator[Callable[..., RiskdProcess]]:
+    """Makes ``RiskdProcess``es; any still running at the end is killed."""
+    made: list[RiskdProcess] = []
+
+    def make(
+        config: Path, env: dict[str, str], log: Path, launcher: Sequence[str] = ()
+    ) -> RiskdProcess:
+        process = RiskdProcess(config, env, log, launcher)
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        process.kill()
