@@ -80,6 +80,8 @@ from riskd.api2trade.exceptions import ConfigurationError
 from riskd.engine.loader import RuleFileError, load_account_rules
 from riskd.engine.rules import Rule
 from riskd.engine.units import parse_duration, parse_zone
+from riskd.shard import ENV_NAMES as SHARD_ENV_NAMES
+from riskd.shard import Shard, ShardError, shard_from_env
 from riskd.yamlfile import (
     Loc,
     YamlDocument,
@@ -131,7 +133,8 @@ _ALERT_URLS_LOC = ("alerts", "urls")
 
 # ``RISKD_*`` names read by riskd itself that are not config settings. Anything else with the
 # prefix must be a setting: add here a variable another part of riskd reads.
-_RESERVED_ENV = frozenset({SECRETS_DIR_ENV})
+# Read by ``riskd.shard`` (one replica's place among many), not settings of the file.
+_RESERVED_ENV = frozenset({SECRETS_DIR_ENV, *SHARD_ENV_NAMES})
 
 # ClientSettings takes these in seconds as plain numbers (``API2TRADE_TIMEOUT=10``); the config
 # file writes durations with a unit. A bare number from those variables means seconds.
@@ -562,6 +565,13 @@ class Config:
     bridge: BridgeSettings
     secrets_dirs: tuple[Path, ...] = ()
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    shard: Shard = field(default_factory=Shard)
+    """This replica's shard (``RISKD_SHARD_*``): it watches ``owned_accounts`` only."""
+
+    @property
+    def owned_accounts(self) -> list[AccountConfig]:
+        """The accounts this replica watches (all of them with one replica)."""
+        return [a for a in self.accounts if self.shard.owns(a.id)]
 
     def client_settings(self, **overrides: Any) -> ClientSettings:
         """The bridge client's settings: ``bridge:`` merged with ``API2TRADE_*`` and secrets.
@@ -863,12 +873,17 @@ class _Loader:
                 self.other_problems.append(problem)
         state_path = self._state_path(state) if state is not None else None
         alerts = self._alerts(settings.alerts) if settings is not None else None
+        shard: Shard | None = None
+        try:
+            shard = shard_from_env(self.env)
+        except ShardError as exc:
+            self.other_problems.append(str(exc))
 
         problems = [text for _, text in sorted(self.file_problems, key=lambda p: p[0])]
         # Grouped by variable (each line starts with its name), in a stable order.
         problems += sorted(dict.fromkeys(self.other_problems))
         problems += self.rule_problems
-        if problems or settings is None or state_path is None or alerts is None:
+        if problems or settings is None or state_path is None or alerts is None or shard is None:
             raise ConfigError(list(dict.fromkeys(problems)) or ["the config is not valid"])
         return Config(
             path=self.path,
@@ -885,6 +900,7 @@ class _Loader:
             bridge=settings.bridge,
             secrets_dirs=tuple(secrets.dirs),
             alerts=alerts,
+            shard=shard,
         )
 
     # -- the YAML file

@@ -63,6 +63,7 @@ from riskd.monitor.poller import PollStats
 from riskd.monitor.streams import StreamingSettings
 from riskd.monitor.tickfilter import DROP_REASONS
 from riskd.monitor.watcher import TickTiming
+from riskd.shard import Shard
 
 log = logging.getLogger("riskd.metrics")
 
@@ -185,6 +186,9 @@ class _SettingsView(Protocol):
 
     @property
     def streaming(self) -> StreamingSettings: ...
+
+    @property
+    def shard(self) -> Shard: ...
 
 
 class ServiceView(Protocol):
@@ -571,6 +575,12 @@ class DaemonCollector(Collector):
             "1 once start-up finished and every account was polled once (what /readyz says).",
         )
         accounts = GaugeMetricFamily("riskd_accounts", "Accounts this riskd process watches.")
+        shard = GaugeMetricFamily(
+            "riskd_shard_info",
+            "This process's shard (always 1): shard index from 0 and the shard count. Each "
+            "account is watched by exactly one shard; join on instance to tell them apart.",
+            labels=["shard", "shards"],
+        )
         polls = CounterMetricFamily(
             "riskd_polls",
             "Account polls (summary and positions) by outcome: ok or failed.",
@@ -598,6 +608,9 @@ class DaemonCollector(Collector):
         if service is not None:
             ready.add_metric([], 1 if is_ready(service) else 0)
             accounts.add_metric([], len(service.books))
+            shard.add_metric(
+                [str(service.settings.shard.index), str(service.settings.shard.count)], 1
+            )
             stats = service.poller.stats
             polls.add_metric(["ok"], stats.polls_ok)
             polls.add_metric(["failed"], stats.polls_failed)
@@ -606,7 +619,7 @@ class DaemonCollector(Collector):
             pauses.add_metric([], service.budget.rate_limited)
             not_confirmed.add_metric([], service.watcher.not_confirmed)
             closes.add_metric([], service.enforcer.closes_sent)
-        return [ready, accounts, polls, missed, job_errors, pauses, not_confirmed, closes]
+        return [ready, accounts, shard, polls, missed, job_errors, pauses, not_confirmed, closes]
 
 
 # -- event callbacks ----------------------------------------------------------------------------

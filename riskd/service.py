@@ -51,6 +51,7 @@ from riskd.monitor.poller import Poller, PollSettings
 from riskd.monitor.streams import StreamConsumer, StreamingSettings
 from riskd.monitor.watcher import Clock, Watcher, WatchSettings, utcnow
 from riskd.sdnotify import Notifier
+from riskd.shard import Shard
 from riskd.store import AsyncStore, StateStore
 from riskd.web import WebServer, WebSettings
 
@@ -84,12 +85,15 @@ class ServiceSettings:
     alerts: AppriseSettings = field(default_factory=AppriseSettings)
     web: WebSettings | None = None
     """The /metrics /livez /readyz /status server; None runs without one (tests, bench)."""
+    shard: Shard = field(default_factory=Shard)
+    """This replica's shard; ``accounts`` holds only the accounts it owns."""
 
 
 # ServiceSettings field -> the config section a person edits for it (reload messages).
 _SECTIONS = {
     "client": "bridge (or its API2TRADE_* variables and credentials)",
     "state_path": "state.path",
+    "shard": "RISKD_SHARD_INDEX / RISKD_SHARD_COUNT (the pod name)",
     "poll": "polling",
     "watch": "polling.job_timeout or enforcement.confirm_breach",
     "enforcement": "enforcement",
@@ -287,7 +291,13 @@ class Service:
             self.streams.start(books)
         self.ready.set()
         dry = sum(1 for b in books if b.info.dry_run)
-        log.info("riskd watching %d account(s)%s", len(books), f", {dry} in dry-run" if dry else "")
+        shard = self.settings.shard
+        log.info(
+            "riskd watching %d account(s)%s%s",
+            len(books),
+            f", {dry} in dry-run" if dry else "",
+            f" ({shard.describe()})" if shard.count > 1 else "",
+        )
 
     async def stop(self) -> None:
         """Stop polling, let flattens finish, flush state, close connections."""
@@ -587,7 +597,7 @@ def settings_from_config(config: Config) -> ServiceSettings:
                 a.effective_dry_run,
                 dict(a.contract_sizes),
             )
-            for a in config.accounts
+            for a in config.owned_accounts
         ),
         poll=PollSettings(
             summary_interval=polling.summary_interval,
@@ -608,4 +618,5 @@ def settings_from_config(config: Config) -> ServiceSettings:
         streaming=StreamingSettings(enabled=config.stream.enabled),
         alerts=AppriseSettings.from_config(config.alerts),
         web=WebSettings.parse(config.http.listen) if config.http.enabled else None,
+        shard=config.shard,
     )

@@ -315,6 +315,7 @@ def status_document(service: ServiceView, now: datetime | None = None) -> dict[s
         "riskd": riskd_version(),
         "now": (now or datetime.now(UTC)).isoformat(),
         "ready": is_ready(service),
+        "shard": {"index": service.settings.shard.index, "count": service.settings.shard.count},
         "accounts": [
             account_status(b, streaming=streaming, flattening=enforcer.busy(b.info.id))
             for b in service.books.values()

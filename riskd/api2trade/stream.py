@@ -214,7 +214,7 @@ class TickStream:
                         async for frame in ws:
                             tick = self._handle(frame)
                             if tick.__class__ is str:
-                                await self._server_error(tick)  # type: ignore[arg-type]
+                                await self._server_error(tick)
                             elif tick is not None:
                                 yield tick  # type: ignore[misc]
                     problem = "closed by server"

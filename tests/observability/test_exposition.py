@@ -22,7 +22,7 @@ from tests.observability.conftest import (
 # grow with trading (tickets, symbols, prices) or with the network (URLs, hosts).
 ALLOWED_LABELS = {
     "account", "rule", "kind", "action", "severity", "state", "event", "outcome", "endpoint",
-    "reason", "name", "currency", "dry_run", "version", "python", "le",
+    "reason", "name", "currency", "dry_run", "version", "python", "le", "shard", "shards",
 }  # fmt: skip
 
 
