@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -236,6 +237,8 @@ class RiskdProcess:
         self.env = env
         self.log = log
         self.launcher = list(launcher)
+        self.signal_child = False
+        """True when the launcher stays the parent of riskd (strace) instead of exec'ing it."""
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -271,8 +274,14 @@ class RiskdProcess:
         return text.split("serving /metrics /livez /readyz /status on ", 1)[1].split()[0]
 
     def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to riskd: the process started, or, behind a launcher that stays
+        (strace), its one child."""
         assert self.proc is not None
-        self.proc.send_signal(sig)
+        if not self.signal_child:
+            self.proc.send_signal(sig)
+            return
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        os.kill(int(children.split()[0]), sig)
 
     def wait(self, timeout: float = 30.0) -> int:
         assert self.proc is not None
@@ -352,3 +361,24 @@ def riskd_process() -> Iterator[Callable[..., RiskdProcess]]:
     yield make
     for process in made:
         process.kill()
+
+
+# APScheduler logs a poll job that shutdown cancels as an error with a traceback (it does not
+# tell cancellation from failure); riskd's poller ignores it. Anything else is unexpected.
+_CANCELLED_JOB = re.compile(
+    r"^\S+ \S+ ERROR apscheduler\.executors\.default Error running job .*?\n"
+    r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*asyncio\.exceptions\.CancelledError\n",
+    re.MULTILINE,
+)
+
+
+def unexpected_errors(log: str) -> list[str]:
+    """ERROR/CRITICAL lines and tracebacks in riskd's log, but for alerts (a breach alert is
+    CRITICAL by design) and cancelled poll jobs."""
+    rest = _CANCELLED_JOB.sub("", log)
+    return [
+        line
+        for line in rest.splitlines()
+        if (" ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"))
+        and " riskd.alerts ALERT " not in line
+    ]

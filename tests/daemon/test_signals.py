@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import socket
 import time
@@ -41,6 +40,7 @@ from tests.daemon.conftest import (
     daemon_env,
     service_settings,
     short_dir,
+    unexpected_errors,
     wait_until,
 )
 
@@ -73,27 +73,6 @@ def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 def _stopped(messages: list[dict[str, str]]) -> bool:
     return any(m.get("STOPPING") == "1" for m in messages)
-
-
-# APScheduler logs a poll job that shutdown cancels as an error with a traceback (it does not
-# tell cancellation from failure); riskd's poller ignores it. Anything else is unexpected.
-_CANCELLED_JOB = re.compile(
-    r"^\S+ \S+ ERROR apscheduler\.executors\.default Error running job .*?\n"
-    r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*asyncio\.exceptions\.CancelledError\n",
-    re.MULTILINE,
-)
-
-
-def _unexpected_errors(log: str) -> list[str]:
-    """ERROR/CRITICAL lines and tracebacks in riskd's log, but for alerts (a breach alert is
-    CRITICAL by design) and cancelled poll jobs."""
-    rest = _CANCELLED_JOB.sub("", log)
-    return [
-        line
-        for line in rest.splitlines()
-        if (" ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"))
-        and " riskd.alerts ALERT " not in line
-    ]
 
 
 def _status(riskd: RiskdProcess) -> dict[str, Any]:
@@ -172,7 +151,7 @@ def test_systemd_hears_ready_status_watchdog_and_stopping(
     assert all("READY" not in m for m in messages[stopping:])
     log = riskd.text()
     assert "stopping: finishing in-flight flattens and flushing state" in log
-    assert _unexpected_errors(log) == []
+    assert unexpected_errors(log) == []
     assert sim.api_key not in log
 
 
@@ -191,7 +170,7 @@ def test_sigterm_during_start_up_stops_cleanly_without_ready(
     assert riskd.wait() == 0
     notify_socket.wait_for(_stopped, 5)
     assert notify_socket.index("READY") == -1  # never said ready: it stopped instead
-    assert _unexpected_errors(riskd.text()) == []
+    assert unexpected_errors(riskd.text()) == []
 
 
 # -- SIGHUP: rule reload on a real process --------------------------------------------------
@@ -265,7 +244,7 @@ def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
 
     riskd.signal(signal.SIGTERM)
     assert riskd.wait() == 0
-    errors = _unexpected_errors(riskd.text())
+    errors = unexpected_errors(riskd.text())
     assert [e for e in errors if "config reload" not in e] == []
     assert len(errors) == 2  # the summary and the problem line
 
