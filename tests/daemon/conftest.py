@@ -114,6 +114,7 @@ class NotifySocket:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._received: list[dict[str, str]] = []
+        self._arrived: list[float] = []  # time.monotonic() of each message
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(str(path))
@@ -133,6 +134,7 @@ class NotifySocket:
             fields = dict(line.split("=", 1) for line in data.decode().split("\n") if line)
             with self._lock:
                 self._received.append(fields)
+                self._arrived.append(time.monotonic())
 
     @property
     def address(self) -> str:
@@ -144,6 +146,11 @@ class NotifySocket:
         """Every message so far (a copy)."""
         with self._lock:
             return list(self._received)
+
+    def arrivals(self, key: str) -> list[float]:
+        """When each message holding ``key`` arrived (``time.monotonic()``)."""
+        with self._lock:
+            return [t for m, t in zip(self._received, self._arrived, strict=True) if key in m]
 
     def wait_for(
         self, predicate: Callable[[list[dict[str, str]]], bool], timeout: float = 20.0

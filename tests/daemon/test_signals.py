@@ -4,6 +4,7 @@ rule-state semantics on an in-process service."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from riskd.service import (
     Service,
     ServiceSettings,
     restart_needed,
+    run_until_signalled,
     settings_from_config,
 )
 from riskd.sim import SimServer
@@ -171,6 +173,32 @@ def test_sigterm_during_start_up_stops_cleanly_without_ready(
     notify_socket.wait_for(_stopped, 5)
     assert notify_socket.index("READY") == -1  # never said ready: it stopped instead
     assert unexpected_errors(riskd.text()) == []
+
+
+async def test_watchdog_pings_come_from_the_event_loop(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter, notify_socket: NotifySocket
+) -> None:
+    """A blocked event loop stops the pings (so systemd kills and restarts riskd); they
+    resume when it runs again."""
+    account = _losing_account(sim)
+    service = Service(service_settings(sim, tmp_path / "state.sqlite", account), alerter=alerter)
+    env = {"NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": "100000"}  # ping / 50 ms
+    running = asyncio.create_task(run_until_signalled(service, notifier=Notifier(env)))
+    try:
+        await wait_until(lambda: notify_socket.index("READY", "1") >= 0)
+        await wait_until(lambda: len(notify_socket.arrivals("WATCHDOG")) >= 3)
+        blocked_at = time.monotonic()
+        time.sleep(1.0)  # noqa: ASYNC251 - the point: a loop stuck in a blocking call
+        unblocked_at = time.monotonic()
+        # (A ping sent just before the block may still be read a little after it started.)
+        pings = notify_socket.arrivals("WATCHDOG")
+        during = [t for t in pings if blocked_at + 0.2 < t < unblocked_at]
+        assert during == []
+        await wait_until(lambda: notify_socket.arrivals("WATCHDOG")[-1] > unblocked_at)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert notify_socket.index("STOPPING", "1") > notify_socket.index("READY", "1")
 
 
 # -- SIGHUP: rule reload on a real process --------------------------------------------------

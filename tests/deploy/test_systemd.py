@@ -6,7 +6,8 @@ No systemd runs as PID 1 here, so the unit is never started; instead:
 - ``systemd-analyze verify`` (offline: it loads the unit, checks every directive and that the
   binaries exist, on a copy whose ExecStart= points at this venv's riskd) and
   ``systemd-analyze security --offline=yes`` (exposure score under 2.0);
-- the unit's environment and credential names go through riskd's own config loader;
+- the unit's environment and credential names go through riskd's own config loader, and its
+  watchdog signal leaves the Python stacks in the log;
 - ``riskd run`` works under ``MemoryDenyWriteExecute=`` (the kernel's ``PR_SET_MDWE``, the
   same rule systemd enforces with seccomp) and makes no system call outside
   ``SystemCallFilter=`` and no socket outside ``RestrictAddressFamilies=`` (traced with
@@ -201,6 +202,28 @@ def test_unit_environment_and_credentials_are_what_riskd_reads(tmp_path: Path) -
     api_key = loaded.client_settings().api_key
     assert api_key is not None and api_key.get_secret_value() == "unit-test-key"
     assert not loaded.alerts.enabled
+
+
+def test_watchdog_kill_leaves_the_stacks_in_the_log(tmp_path: Path, sim: SimServer) -> None:
+    """What systemd does when the pings stop (WatchdogSignal=SIGABRT), to riskd started with
+    the unit's environment: it dies, leaving every thread's Python stack in the journal."""
+    assert service("WatchdogSignal") == ["SIGABRT"]
+    account = sim.create_account()
+    config = daemon_config(tmp_path, sim, account, RULES.format(limit=1000))
+    unit_env = dict(v.partition("=")[::2] for v in service("Environment"))
+    unit_env["RISKD_STATE__PATH"] = str(tmp_path / "state.sqlite")  # for %S/riskd/...
+    assert unit_env.get("PYTHONFAULTHANDLER") == "1"
+    riskd = RiskdProcess(config, daemon_env(tmp_path, sim.api_key, **unit_env), tmp_path / "log")
+    riskd.start()
+    try:
+        riskd.wait_log("riskd watching 1 account")
+        riskd.signal(signal.SIGABRT)
+        assert riskd.wait() == -signal.SIGABRT
+    finally:
+        riskd.kill()
+    log = riskd.text()
+    assert "Fatal Python error: Aborted" in log
+    assert "most recent call first" in log and "asyncio" in log, log
 
 
 # -- riskd inside the unit's restrictions ---------------------------------------------------
