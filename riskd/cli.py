@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if logging.getLogger().level > logging.DEBUG:
         # One line per poll and request from these would drown riskd's own events.
-        for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn", "websockets"):
+        for noisy in ("apscheduler", "aiohttp", "uvicorn", "websockets"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = args.handler
     code: int = handler(args)

@@ -6,8 +6,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal
 
-import httpx
-
 from riskd.api2trade.backoff import Backoff
 from riskd.api2trade.config import ClientSettings, load_settings
 from riskd.api2trade.hooks import ClientHooks
@@ -69,15 +67,12 @@ class AsyncApi2TradeClient:
         settings: ClientSettings | None = None,
         hooks: ClientHooks | None = None,
         backoff: Backoff | None = None,
-        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.settings = build_settings(
             api_key, pro_username, pro_password, base_url, ws_url, timeout, max_retries,
             stream_auth, settings,
         )  # fmt: skip
-        self._transport = AsyncTransport(
-            self.settings, hooks=hooks, backoff=backoff, http_client=http_client
-        )
+        self._transport = AsyncTransport(self.settings, hooks=hooks, backoff=backoff)
         self.accounts = AsyncAccounts(self._transport)
         self.market = AsyncMarket(self._transport)
         self.orders = AsyncOrders(self._transport, self.market)

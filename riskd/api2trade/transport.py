@@ -12,13 +12,14 @@ Retry rules (the wire spec's "Errors" table):
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from riskd.api2trade import wire
 from riskd.api2trade.backoff import Backoff
@@ -35,21 +36,28 @@ log = logging.getLogger("riskd.api2trade")
 
 Sleep = Callable[[float], Awaitable[None]]
 
+MAX_CONNECTIONS = 100
+"""Pooled keep-alive connections to the bridge (the daemon's own request budget is lower)."""
+
 
 def auth_headers(settings: ClientSettings) -> dict[str, str]:
     """Headers that authenticate a request (REST or stream handshake)."""
     if settings.auth_mode == "basic":
         password = settings.pro_password.get_secret_value() if settings.pro_password else ""
-        basic = httpx.BasicAuth(settings.pro_username or "", password)
-        # httpx builds the header on a request; borrow it so both transports agree.
-        request = next(basic.auth_flow(httpx.Request("GET", "http://localhost")))
-        return {"authorization": request.headers["authorization"]}
+        pair = f"{settings.pro_username or ''}:{password}".encode()
+        return {"authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
     key = settings.api_key.get_secret_value() if settings.api_key else ""
     return {"x-api-key": key}
 
 
 class AsyncTransport:
-    """Sends ``wire.Request`` objects over one pooled ``httpx.AsyncClient``."""
+    """Sends ``wire.Request`` objects over one pooled ``aiohttp.ClientSession``.
+
+    aiohttp rather than httpx: riskd polls hundreds of accounts every few seconds, and on the
+    benchmark machine an httpx request cost about 0.65 ms of CPU against 0.18 ms for aiohttp
+    (the same request to the simulator). The session is made on first use, inside the event
+    loop that uses it (the sync facade runs the client on its own loop).
+    """
 
     def __init__(
         self,
@@ -57,20 +65,16 @@ class AsyncTransport:
         *,
         hooks: ClientHooks | None = None,
         backoff: Backoff | None = None,
-        http_client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._settings = settings
         self._hooks: ClientHooks = hooks or NoHooks()
         self._backoff = backoff or Backoff()
         self._sleep = sleep
-        self._http = http_client or httpx.AsyncClient(
-            base_url=settings.base_url,
-            timeout=settings.timeout,
-            headers=auth_headers(settings),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
+        self._base = settings.base_url.rstrip("/")
+        self._headers = auth_headers(settings)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     @property
     def hooks(self) -> ClientHooks:
@@ -83,8 +87,28 @@ class AsyncTransport:
     async def sleep(self, seconds: float) -> None:
         await self._sleep(seconds)
 
+    def _http(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            if self._closed:
+                raise Api2TradeConnectionError("the client is closed", endpoint="")
+            session = self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(
+                    total=self._settings.timeout, sock_connect=self._settings.timeout
+                ),
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+                # Proxies and .netrc from the environment, as httpx and requests read them.
+                trust_env=True,
+                raise_for_status=False,
+                auto_decompress=True,
+            )
+        return session
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
 
     async def call(self, request: wire.Request) -> Any:
         """Send ``request`` (with retries) and return its decoded JSON body."""
@@ -117,33 +141,41 @@ class AsyncTransport:
         path = request.path
         started = time.monotonic()
         try:
-            raw = await self._http.request(
+            async with self._http().request(
                 request.method,
-                path,
+                self._base + path,
                 params=dict(request.params) if request.params else None,
                 json=request.json,
-            )
-        except httpx.TimeoutException as exc:
+                allow_redirects=False,
+            ) as raw:
+                content = await raw.read()
+                status = raw.status
+                headers = {name.lower(): value for name, value in raw.headers.items()}
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             self._hooks.on_request(path, "timeout", time.monotonic() - started)
-            unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            # Only a connect timeout proves the request never left; any other timeout may have
+            # come after the server got it.
+            unsent = isinstance(exc, aiohttp.ConnectionTimeoutError)
             err = Api2TradeConnectionError(
                 f"no answer within {self._settings.timeout:g}s ({type(exc).__name__})",
                 endpoint=path,
             )
             return _Failure(err, "timeout", self._backoff.delay(attempt), not unsent)
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             self._hooks.on_request(path, "connection_error", time.monotonic() - started)
+            # aiohttp's messages hold the host and port, never the request's headers.
             err = Api2TradeConnectionError(
                 f"connection failed ({type(exc).__name__}: {str(exc)[:120]})", endpoint=path
             )
-            unsent = isinstance(exc, httpx.ConnectError)
+            # A refused or unresolvable connection never carried the request; a connection
+            # dropped after sending (ServerDisconnectedError, a reset) may have.
+            unsent = isinstance(exc, aiohttp.ClientConnectorError)
             return _Failure(err, "connection_error", self._backoff.delay(attempt), not unsent)
 
-        status = raw.status_code
         self._hooks.on_request(
             path, "ok" if status < 300 else f"http_{status}", time.monotonic() - started
         )
-        response = wire.Response(status, dict(raw.headers), raw.content)
+        response = wire.Response(status, headers, content)
         try:
             wire.raise_for_status(path, response)
         except RateLimitError as exc:

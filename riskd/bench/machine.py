@@ -71,7 +71,7 @@ def machine() -> Machine:
     except AttributeError:  # not on Linux
         usable = cores
     libs = ", ".join(
-        f"{name} {_version(name)}" for name in ("websockets", "uvicorn", "starlette", "httpx")
+        f"{name} {_version(name)}" for name in ("websockets", "aiohttp", "uvicorn", "starlette")
     )
     return Machine(
         cpu=_cpu_model(),

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from riskd.bench.proc import ProcessClock
 
@@ -106,35 +106,38 @@ class SimControl:
     """The simulator's ``/_sim`` control routes over HTTP (same names as ``Simulator``)."""
 
     def __init__(self, base_url: str, api_key: str) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
+        # Made inside the benchmark's running loop (aiohttp sessions belong to one loop).
+        self._base = base_url.rstrip("/")
+        self._http = aiohttp.ClientSession(
             headers={"x-api-key": api_key},
-            timeout=30.0,
-            limits=httpx.Limits(max_connections=32),
+            timeout=aiohttp.ClientTimeout(total=30.0),
+            connector=aiohttp.TCPConnector(limit=32),
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._http.close()
+
+    async def _send(self, method: str, route: str, **kwargs: Any) -> Any:
+        async with self._http.request(method, self._base + route, **kwargs) as response:
+            if response.status != 200:
+                raise SimError(f"{route} answered {response.status}: {await response.text()}")
+            return await response.json()
 
     async def call(self, name: str, **kwargs: Any) -> Any:
         """``POST /_sim/<name>`` with keyword arguments; returns the control's result."""
-        response = await self._http.post(f"/_sim/{name}", json=kwargs)
-        if response.status_code != 200:
-            raise SimError(f"/_sim/{name} answered {response.status_code}: {response.text}")
-        return response.json()["result"]
+        return (await self._send("POST", f"/_sim/{name}", json=kwargs))["result"]
 
     async def requests(self, path: str | None = None) -> list[dict[str, Any]]:
         """The simulator's request log (oldest first), optionally for one path."""
         params = {"path": path} if path is not None else {}
-        response = await self._http.get("/_sim/requests", params=params)
-        if response.status_code != 200:
-            raise SimError(f"/_sim/requests answered {response.status_code}: {response.text}")
-        records: list[dict[str, Any]] = response.json()["result"]
+        records: list[dict[str, Any]] = (await self._send("GET", "/_sim/requests", params=params))[
+            "result"
+        ]
         return records
 
     async def clear_requests(self) -> None:
         """Empty the request log (so later reads stay small)."""
-        await self._http.delete("/_sim/requests")
+        await self._send("DELETE", "/_sim/requests")
 
     async def set_tick_rate(self, rate: float) -> None:
         """Random-walk ticks per second across all symbols (0 stops the walk)."""

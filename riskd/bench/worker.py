@@ -76,7 +76,7 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("apscheduler", "httpx", "httpcore", "websockets"):
+    for noisy in ("apscheduler", "aiohttp", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,12 +1,16 @@
-"""Wire cases the simulator cannot produce, through respx (no network), and configuration."""
+"""Wire cases the simulator cannot produce, from a scripted HTTP server on loopback, and
+configuration."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+from typing import Any
 
-import httpx
 import pytest
-import respx
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from riskd.api2trade import AsyncApi2TradeClient
 from riskd.api2trade.backoff import Backoff
@@ -17,12 +21,58 @@ from riskd.api2trade.exceptions import (
     ResponseFormatError,
 )
 
-BASE = "https://bridge.invalid"
 KEY = "sk-very-secret-key-123"
 
 
-def _client() -> AsyncApi2TradeClient:
-    return AsyncApi2TradeClient(api_key=KEY, base_url=BASE, backoff=Backoff(base=0.001, cap=0.002))
+class Bridge:
+    """A real HTTP server on 127.0.0.1 answering each path from a script (the last answer
+    repeats), counting the requests it got."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, deque[web.Response]] = {}
+        self.calls: Counter[str] = Counter()
+        self.url = ""
+
+    def respond(self, path: str, *answers: web.Response) -> None:
+        self.script[path] = deque(answers)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls[request.path] += 1
+        answers = self.script.get(request.path)
+        if not answers:
+            return web.json_response({"message": "not scripted"}, status=404)
+        return answers.popleft() if len(answers) > 1 else _copy(answers[0])
+
+
+def _copy(response: web.Response) -> web.Response:
+    # A web.Response can be sent once; a repeated answer is rebuilt from its parts.
+    return web.Response(
+        status=response.status,
+        body=response.body,
+        headers=response.headers,
+    )
+
+
+def json_answer(body: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+@pytest.fixture
+async def bridge() -> AsyncIterator[Bridge]:
+    scripted = Bridge()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", scripted.handle)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    scripted.url = str(server.make_url("")).rstrip("/")
+    yield scripted
+    await server.close()
+
+
+def _client(bridge: Bridge) -> AsyncApi2TradeClient:
+    return AsyncApi2TradeClient(
+        api_key=KEY, base_url=bridge.url, backoff=Backoff(base=0.001, cap=0.002)
+    )
 
 
 SUMMARY = {
@@ -34,93 +84,86 @@ SUMMARY = {
 }
 
 
-@respx.mock(base_url=BASE)
-async def test_missing_required_field_names_endpoint_and_field(
-    respx_mock: respx.MockRouter,
-) -> None:
+async def test_missing_required_field_names_endpoint_and_field(bridge: Bridge) -> None:
     body = dict(SUMMARY)
     del body["equity"]
-    respx_mock.get("/AccountSummary").respond(json=body)
-    async with _client() as client:
+    bridge.respond("/AccountSummary", json_answer(body))
+    async with _client(bridge) as client:
         with pytest.raises(ResponseFormatError) as info:
             await client.accounts.summary("acc")
     assert "/AccountSummary" in str(info.value)
     assert "'equity'" in str(info.value)
 
 
-@respx.mock(base_url=BASE)
-async def test_malformed_field_is_an_error_not_a_silent_zero(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get("/AccountSummary").respond(json={**SUMMARY, "balance": "n/a"})
-    async with _client() as client:
+async def test_malformed_field_is_an_error_not_a_silent_zero(bridge: Bridge) -> None:
+    bridge.respond("/AccountSummary", json_answer({**SUMMARY, "balance": "n/a"}))
+    async with _client(bridge) as client:
         with pytest.raises(ResponseFormatError, match=r"/AccountSummary: field 'balance'"):
             await client.accounts.summary("acc")
 
 
-@respx.mock(base_url=BASE)
-async def test_optional_fields_may_be_absent(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get("/AccountSummary").respond(json=SUMMARY)
-    respx_mock.get("/Positions").respond(
-        json=[
-            {
-                "ticket": 5,
-                "symbol": "EURUSD",
-                "type": "buy",
-                "volume": 0.1,
-                "openPrice": 1.08,
-                "profit": 1.5,
-                "swap": 0.0,
-            }
-        ]
+async def test_optional_fields_may_be_absent(bridge: Bridge) -> None:
+    bridge.respond("/AccountSummary", json_answer(SUMMARY))
+    bridge.respond(
+        "/Positions",
+        json_answer(
+            [
+                {
+                    "ticket": 5,
+                    "symbol": "EURUSD",
+                    "type": "buy",
+                    "volume": 0.1,
+                    "openPrice": 1.08,
+                    "profit": 1.5,
+                    "swap": 0.0,
+                }
+            ]
+        ),
     )
-    async with _client() as client:
+    async with _client(bridge) as client:
         s = await client.accounts.summary("acc")
         (p,) = await client.orders.positions("acc")
     assert s.credit is None and s.leverage is None
     assert p.commission is None and p.current_price is None and p.magic is None
 
 
-@respx.mock(base_url=BASE)
-async def test_bad_entry_in_a_list_names_its_index(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get("/Positions").respond(json=[{"ticket": 5, "symbol": "EURUSD"}])
-    async with _client() as client:
+async def test_bad_entry_in_a_list_names_its_index(bridge: Bridge) -> None:
+    bridge.respond("/Positions", json_answer([{"ticket": 5, "symbol": "EURUSD"}]))
+    async with _client(bridge) as client:
         with pytest.raises(ResponseFormatError, match=r"/Positions: field '0.type'"):
             await client.orders.positions("acc")
 
 
-@respx.mock(base_url=BASE)
-async def test_non_json_body(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get("/AccountSummary").respond(text="<html>gateway</html>")
-    async with _client() as client:
+async def test_non_json_body(bridge: Bridge) -> None:
+    bridge.respond("/AccountSummary", web.Response(text="<html>gateway</html>"))
+    async with _client(bridge) as client:
         with pytest.raises(ResponseFormatError, match="not JSON"):
             await client.accounts.summary("acc")
 
 
-@respx.mock(base_url=BASE)
-async def test_retry_after_as_http_date_falls_back_to_backoff(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.get("/AccountSummary")
-    route.side_effect = [
-        httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}),
-        httpx.Response(200, json=SUMMARY),
-    ]
-    async with _client() as client:
+async def test_retry_after_as_http_date_falls_back_to_backoff(bridge: Bridge) -> None:
+    bridge.respond(
+        "/AccountSummary",
+        web.Response(status=429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}),
+        json_answer(SUMMARY),
+    )
+    async with _client(bridge) as client:
         assert (await client.accounts.summary("acc")).balance == 1000.0
-    assert route.call_count == 2
+    assert bridge.calls["/AccountSummary"] == 2
 
 
-@respx.mock(base_url=BASE)
-async def test_retry_after_beyond_the_limit_is_not_waited(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.get("/AccountSummary").respond(429, headers={"Retry-After": "3600"})
-    async with _client() as client:
+async def test_retry_after_beyond_the_limit_is_not_waited(bridge: Bridge) -> None:
+    bridge.respond("/AccountSummary", web.Response(status=429, headers={"Retry-After": "3600"}))
+    async with _client(bridge) as client:
         with pytest.raises(RateLimitError) as info:
             await client.accounts.summary("acc")
     assert info.value.retry_after == 3600
-    assert route.call_count == 1
+    assert bridge.calls["/AccountSummary"] == 1
 
 
-@respx.mock(base_url=BASE)
-async def test_400_carries_the_server_message(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get("/GetQuote").respond(400, json={"message": "unknown symbol FOO"})
-    async with _client() as client:
+async def test_400_carries_the_server_message(bridge: Bridge) -> None:
+    bridge.respond("/GetQuote", json_answer({"message": "unknown symbol FOO"}, status=400))
+    async with _client(bridge) as client:
         with pytest.raises(Api2TradeError) as info:
             await client.market.quote("acc", "FOO")
     assert info.value.status_code == 400
@@ -154,14 +197,13 @@ def test_bad_env_value_is_named_without_echoing_it(monkeypatch: pytest.MonkeyPat
     assert KEY not in str(info.value)
 
 
-@respx.mock(base_url=BASE)
 async def test_secrets_never_in_repr_errors_or_logs(
-    respx_mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+    bridge: Bridge, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    respx_mock.get("/AccountSummary").respond(401, json={"message": "bad key"})
-    client = _client()
-    pro = AsyncApi2TradeClient(pro_username="u", pro_password="pro-secret-pw", base_url=BASE)
+    bridge.respond("/AccountSummary", json_answer({"message": "bad key"}, status=401))
+    client = _client(bridge)
+    pro = AsyncApi2TradeClient(pro_username="u", pro_password="pro-secret-pw", base_url=bridge.url)
     with pytest.raises(Api2TradeError) as info:
         await client.accounts.summary("acc")
     await client.aclose()
