@@ -44,9 +44,7 @@ def rule_sets(draw: st.DrawFn) -> str:
         actions = {"stale": ["alert"], "target": ["alert", "close_all"]}
         action = draw(st.sampled_from(actions.get(kind, ["alert", "close_all", "lockout"])))
         hold = draw(st.sampled_from([0, 0, 3]))
-        head = (
-            f"- name: r{i}\n  action: {action}\n  for: {hold}s\n  warn_at: {_levels(draw)}\n"
-        )
+        head = f"- name: r{i}\n  action: {action}\n  for: {hold}s\n  warn_at: {_levels(draw)}\n"
         pct = draw(st.sampled_from([1, 2.5, 5, 10]))
         if kind == "daily":
             baseline = draw(st.sampled_from(["balance", "equity", "max_balance_equity"]))
