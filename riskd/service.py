@@ -322,7 +322,9 @@ class Service:
         polling, and a reload that was not applied."""
         books = self.books.values()
         breached = sum(1 for b in books if _in_breach(b))
-        line = f"watching {_plural(len(books), 'account')}, {breached} in breach"
+        line = f"watching {_plural(len(books), 'account')}, {breached or 'none'} in breach"
+        if self.settings.shard.count > 1:
+            line = f"{self.settings.shard.describe()}: {line}"
         flattening = sum(1 for b in books if self.enforcer.busy(b.info.id))
         if flattening:
             line += f", {flattening} flattening"

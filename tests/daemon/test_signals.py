@@ -32,6 +32,7 @@ from riskd.service import (
     run_until_signalled,
     settings_from_config,
 )
+from riskd.shard import Shard
 from riskd.sim import SimServer
 from riskd.store import StateStore
 from tests.daemon.conftest import (
@@ -139,7 +140,7 @@ def test_systemd_hears_ready_status_watchdog_and_stopping(
     starting = notify_socket.index("STATUS")
     assert messages[starting]["STATUS"] == "starting: polling 1 account once"
     assert starting < ready
-    assert messages[ready]["STATUS"] == "watching 1 account, 0 in breach"
+    assert messages[ready]["STATUS"] == "watching 1 account, none in breach"
     # READY=1 comes once start() is done: every account was polled once by then.
     assert _status(riskd)["ready"] is True
 
@@ -489,6 +490,21 @@ async def test_reload_of_a_yaml_syntax_error_logs_file_and_line(
         assert [r.name for r in service.books[account].info.rules] == ["max-loss", "lots-cap"]
         assert alerter.events().count("config_reload_failed") == 1
         assert sim.api_key not in "\n".join(errors) + alerter.alerts[-1].body
+    finally:
+        await service.stop()
+
+
+async def test_status_line_names_the_shard_and_a_refused_reload(
+    sim: SimServer, tmp_path: Path, alerter: RecordingAlerter
+) -> None:
+    account = sim.create_account()
+    settings = service_settings(sim, tmp_path / "state.sqlite", account)
+    service = Service(replace(settings, shard=Shard(index=1, count=3)), alerter=alerter)
+    try:
+        assert service.status_line() == "shard 1 of 3: watching 1 account, none in breach"
+        assert await service.reload(lambda: replace(settings, max_concurrent_requests=1)) is False
+        assert service.status_line().startswith("shard 1 of 3: watching 1 account, none in ")
+        assert service.status_line().endswith(" not applied (settings other than rules changed)")
     finally:
         await service.stop()
 
