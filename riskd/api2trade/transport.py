@@ -15,9 +15,11 @@ import asyncio
 import base64
 import logging
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -50,6 +52,14 @@ def auth_headers(settings: ClientSettings) -> dict[str, str]:
     return {"x-api-key": key}
 
 
+def _env_proxy(base_url: str) -> str | None:
+    """The proxy for ``base_url`` from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, if any."""
+    parts = urlsplit(base_url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class AsyncTransport:
     """Sends ``wire.Request`` objects over one pooled ``aiohttp.ClientSession``.
 
@@ -75,6 +85,7 @@ class AsyncTransport:
         self._headers = auth_headers(settings)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._proxy = _env_proxy(self._base)
 
     @property
     def hooks(self) -> ClientHooks:
@@ -98,8 +109,9 @@ class AsyncTransport:
                     total=self._settings.timeout, sock_connect=self._settings.timeout
                 ),
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
-                # Proxies and .netrc from the environment, as httpx and requests read them.
-                trust_env=True,
+                # trust_env would read ~/.netrc in a thread on every request; the proxy from
+                # the environment is resolved once instead (``_env_proxy``).
+                trust_env=False,
                 raise_for_status=False,
                 auto_decompress=True,
             )
@@ -147,6 +159,7 @@ class AsyncTransport:
                 params=dict(request.params) if request.params else None,
                 json=request.json,
                 allow_redirects=False,
+                proxy=self._proxy,
             ) as raw:
                 content = await raw.read()
                 status = raw.status

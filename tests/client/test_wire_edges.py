@@ -221,3 +221,15 @@ async def test_secrets_never_in_repr_errors_or_logs(
     for text in texts:
         assert KEY not in text
         assert "pro-secret-pw" not in text
+
+
+def test_the_proxy_comes_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from riskd.api2trade.transport import _env_proxy
+
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert _env_proxy("https://api.metatraderapi.dev") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert _env_proxy("https://api.metatraderapi.dev") == "http://proxy.invalid:3128"
+    assert _env_proxy("http://127.0.0.1:9108") is None
