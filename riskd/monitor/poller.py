@@ -47,6 +47,8 @@ class PollSettings:
     start_jitter: float = 2.0
     job_timeout: float = 8.0
     check_interval: float = 1.0
+    refresh_every: int = 5
+    """Every this many checks, quiet accounts are evaluated too (fresh numbers for display)."""
     flush_interval: float = 5.0
 
 
@@ -79,6 +81,7 @@ class Poller:
         self._settings = settings
         self._rng = rng or random.Random()
         self._books: list[AccountBook] = []
+        self._checks = 0
         self.stats = PollStats()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
@@ -143,8 +146,10 @@ class Poller:
             await self._watcher.on_positions(book, positions, asked_at)
 
     async def check_all(self) -> None:
+        self._checks += 1
+        refresh = self._checks % self._settings.refresh_every == 0
         for book in self._books:
-            await self._watcher.check(book)
+            await self._watcher.check_periodic(book, refresh)
 
     async def flush_all(self) -> None:
         for book in self._books:

@@ -200,6 +200,18 @@ class Watcher:
 
     # -- evaluate and act -------------------------------------------------------------------
 
+    async def check_periodic(self, book: AccountBook, refresh: bool) -> None:
+        """The once-a-second check that lets time-based rules act without new data.
+
+        An account inside its quiet band (``riskd.engine.band``) cannot change with time alone
+        before the band's ``until`` (the next day boundary, the next stale-data level), so it
+        is skipped, unless ``refresh`` asks for a full check anyway, which keeps the numbers
+        that ``/metrics`` and ``/status`` show (headroom, used) fresh."""
+        equity = book.estimator.equity
+        if not refresh and equity is not None and book.quiet(equity, self._clock()):
+            return
+        await self.check(book)
+
     async def check(self, book: AccountBook) -> Evaluation | None:
         """Roll days, evaluate, confirm, persist and act for one account."""
         async with book.lock:

@@ -1,0 +1,85 @@
+"""The tick path's quiet band in the daemon: ticks inside it decide without evaluating, a tick
+leaving it is evaluated (and a breach acted on), and the periodic check skips quiet accounts
+except for its display refresh."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from riskd.api2trade import Quote
+from riskd.service import Service
+from riskd.sim import SimServer
+from tests.daemon.conftest import RecordingAlerter, service_settings
+
+
+async def _watched(sim: SimServer, tmp_path: Path) -> tuple[Service, str]:
+    """One account holding 1 lot EURUSD (max-loss floor 99,000), polled once each way."""
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    account = sim.create_account(balance=100_000.0)
+    sim.open_position(account, "EURUSD", "buy", 1.0, open_price=1.08500)
+    settings = service_settings(sim, tmp_path / "state.sqlite", account)
+    service = Service(settings, alerter=RecordingAlerter())
+    book = service.books[account]
+    await service.poller.poll_summary(book)
+    await service.poller.poll_positions(book)
+    return service, account
+
+
+def _tick(service: Service, account: str, bid: float) -> None:
+    quote = Quote(symbol="EURUSD", bid=bid, ask=bid + 0.0001, time=datetime.now(UTC))
+    service.watcher.on_tick(service.books[account], quote, time.perf_counter())
+
+
+async def test_ticks_inside_the_band_skip_evaluation_and_a_crossing_tick_does_not(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    service, account = await _watched(sim, tmp_path)
+    book = service.books[account]
+    try:
+        _tick(service, account, 1.08490)  # -10 USD: evaluated, band computed
+        first = book.evaluation
+        equity = book.estimator.equity
+        assert equity is not None and book.band is not None
+        assert book.band.lo < equity < book.band.hi
+        _tick(service, account, 1.08470)  # -30 USD: inside the band
+        assert book.evaluation is first  # decided without a new evaluation
+        # A new poll replaces the summary the band was computed from: evaluated again.
+        await service.poller.poll_summary(book)
+        second = book.evaluation
+        assert second is not first
+        # 1,100 USD down crosses the 99,000 floor: evaluated, latched, confirmation started.
+        # (The bad-tick filter takes a jump this size once it persists for three ticks.)
+        sim.set_price("EURUSD", 1.07400, 1.07410)
+        for bid in (1.07400, 1.07401, 1.07400):
+            _tick(service, account, bid)
+            if book.confirming:
+                break
+        assert book.evaluation is second  # the breach goes to the confirmation, not the book
+        assert book.confirming and book.band is None
+        await service.watcher.drain()
+        assert book.evaluation is not None and book.evaluation.verdicts[0].latched
+    finally:
+        await service.stop()
+
+
+async def test_the_periodic_check_skips_quiet_accounts_but_refreshes_them(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    service, account = await _watched(sim, tmp_path)
+    book = service.books[account]
+    try:
+        _tick(service, account, 1.08490)
+        quiet = book.evaluation
+        await service.watcher.check_periodic(book, refresh=False)
+        assert book.evaluation is quiet
+        await service.watcher.check_periodic(book, refresh=True)
+        assert book.evaluation is not quiet
+        # Without a band (no tick since this check) the account is always checked.
+        book.keep_band(None)
+        checked = book.evaluation
+        await service.watcher.check_periodic(book, refresh=False)
+        assert book.evaluation is not checked
+    finally:
+        await service.stop()
