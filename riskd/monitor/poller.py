@@ -38,6 +38,20 @@ from riskd.monitor.watcher import Watcher, utcnow
 log = logging.getLogger("riskd.poller")
 
 
+class _NoShutdownCancellations(logging.Filter):
+    """APScheduler logs a job that its shutdown cancelled as "Error running job" with a
+    traceback (it does not tell cancellation from failure). A poll cut short by a graceful stop
+    is no error; a real crash is still logged, by ``Poller._on_error`` too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+# A logger filter applies where the record is made: the executor named "default".
+logging.getLogger("apscheduler.executors.default").addFilter(_NoShutdownCancellations())
+
+
 @dataclass(frozen=True, slots=True)
 class PollSettings:
     """Polling schedule (seconds)."""

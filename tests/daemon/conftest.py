@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -370,22 +369,12 @@ def riskd_process() -> Iterator[Callable[..., RiskdProcess]]:
         process.kill()
 
 
-# APScheduler logs a poll job that shutdown cancels as an error with a traceback (it does not
-# tell cancellation from failure); riskd's poller ignores it. Anything else is unexpected.
-_CANCELLED_JOB = re.compile(
-    r"^\S+ \S+ ERROR apscheduler\.executors\.default Error running job .*?\n"
-    r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*asyncio\.exceptions\.CancelledError\n",
-    re.MULTILINE,
-)
-
-
 def unexpected_errors(log: str) -> list[str]:
     """ERROR/CRITICAL lines and tracebacks in riskd's log, but for alerts (a breach alert is
-    CRITICAL by design) and cancelled poll jobs."""
-    rest = _CANCELLED_JOB.sub("", log)
+    CRITICAL by design)."""
     return [
         line
-        for line in rest.splitlines()
+        for line in log.splitlines()
         if (" ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"))
         and " riskd.alerts ALERT " not in line
     ]
