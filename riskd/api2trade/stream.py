@@ -163,15 +163,16 @@ class TickStream:
             return {}
         return auth_headers(self._settings)
 
-    def __aiter__(self) -> TickStream:
-        return self
-
-    async def __anext__(self) -> Quote:
+    def __aiter__(self) -> AsyncGenerator[Quote, None]:
         # One generator for the stream's life: iterating again (a second ``async for``)
-        # continues on the same connection instead of opening another.
+        # continues on the same connection instead of opening another. ``async for`` gets
+        # the generator itself, so a tick passes through no extra coroutine.
         if self._ticks is None:
             self._ticks = self._run()
-        return await anext(self._ticks)
+        return self._ticks
+
+    async def __anext__(self) -> Quote:
+        return await anext(self.__aiter__())
 
     async def _run(self) -> AsyncGenerator[Quote, None]:
         attempt = 0

@@ -119,10 +119,10 @@ class AccountBook:
         ):
             return False
         states = self.states
-        return all(
-            states.get(rule.name) is kept
-            for rule, kept in zip(self.info.rules, band.states, strict=True)
-        )
+        for rule, kept in zip(self.info.rules, band.states, strict=True):
+            if states.get(rule.name) is not kept:
+                return False
+        return True
 
     def _open_positions(self) -> tuple[OpenPosition, ...]:
         """The engine's view of the positions, rebuilt only when a new list arrives (the

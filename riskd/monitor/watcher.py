@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from riskd.actions.alerts import Alert, Alerter, rule_condition, verdict_alerts
 from riskd.actions.enforcer import AccountRef, Enforcer
@@ -44,10 +44,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class TickTiming:
+class TickTiming(NamedTuple):
     """One tick through the watcher: ``received`` when the parsed tick left the stream,
-    ``decided`` when its evaluation finished (``time.perf_counter`` seconds)."""
+    ``decided`` when its evaluation finished (``time.perf_counter`` seconds). A named tuple:
+    one is made per tick, and it is three times cheaper to make than a frozen dataclass."""
 
     account_id: str
     symbol: str
