@@ -395,10 +395,11 @@ def test_riskd_stays_inside_the_syscall_filter_and_address_families(
     trace = tmp_path / "strace.txt"
     assert STRACE is not None
     # strace stays riskd's parent (signals go to riskd itself) and exits with its status.
-    _run_scenario(sim, [STRACE, "-f", "-qq", "-o", str(trace)], launcher_stays=True)
+    # -s: whole strings (paths), so riskd's own execve is found whatever the checkout path.
+    _run_scenario(sim, [STRACE, "-f", "-qq", "-s", "4096", "-o", str(trace)], launcher_stays=True)
     text = trace.read_text()
     # From riskd's own start: setpriv's privilege dropping happens before, as systemd's does.
-    text = text[text.rindex("\n", 0, text.index(f'execve("{sys.executable}"')) + 1 :]
+    text = text[text.rfind("\n", 0, text.index(f'execve("{sys.executable}"')) + 1 :]
     if not _service_user():
         # Run as root after all: SQLite then hands its journal files to the database's owner
         # (fchown), which it never does as the service user.
