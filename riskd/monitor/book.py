@@ -124,12 +124,42 @@ class AccountBook:
                 return False
         return True
 
+    def requiet(self, now: datetime) -> bool:
+        """After a poll: True when the band still holds with the new poll in place of the one
+        it was computed from, so the poll needs no evaluation. That is when nothing the rules
+        read changed but equity and the poll's time (same balance, credit, currency, open
+        positions, and margin if a rule reads it), and the re-anchored equity is inside the
+        band. A newer poll
+        only lowers the data's age, and the band's ``until`` came from the older one."""
+        band, inputs, equity = self.band, self.band_inputs, self.estimator.equity
+        if band is None or inputs is None or equity is None or inputs[2] is not self.info:
+            return False
+        if not band.holds(equity, now):
+            return False
+        old_summary, old_positions, _ = inputs
+        summary, positions = self.summary, self.positions
+        if summary is not old_summary:
+            if not isinstance(old_summary, AccountSummary) or summary is None:
+                return False
+            # Margin moves with prices; only a margin_level rule reads it.
+            margin = any(rule.kind == "margin_level" for rule in self.info.rules)
+            if _figures(summary, margin) != _figures(old_summary, margin):
+                return False
+        if positions is not old_positions and (
+            not isinstance(old_positions, list)
+            or positions is None
+            or _view(positions) != _view(old_positions)
+        ):
+            return False
+        self.band_inputs = (summary, positions, self.info)
+        return self.quiet(equity, now)
+
     def _open_positions(self) -> tuple[OpenPosition, ...]:
         """The engine's view of the positions, rebuilt only when a new list arrives (the
         snapshot is taken on every tick)."""
         source = self.positions
         if self._positions_cache is None or self._positions_cache[0] is not source:
-            view = tuple(OpenPosition(p.symbol, p.order_type, p.volume) for p in (source or ()))
+            view = _view(source or [])
             self._positions_cache = (source, view)
         return self._positions_cache[1]
 
@@ -169,3 +199,16 @@ class AccountBook:
             last_tick_at=self.last_tick_at if self.ticks_expected else now,
             estimated=estimated,
         )
+
+
+def _figures(s: AccountSummary, with_margin: bool) -> tuple[float, float, float, str]:
+    """What the rules read of a summary besides equity: balance, credit, currency, and the
+    margin when a rule reads it."""
+    margin = 0.0
+    if with_margin:
+        margin = s.margin if s.margin is not None else max(s.equity - s.free_margin, 0.0)
+    return (s.balance, s.credit or 0.0, margin, s.currency)
+
+
+def _view(positions: list[Position]) -> tuple[OpenPosition, ...]:
+    return tuple(OpenPosition(p.symbol, p.order_type, p.volume) for p in positions)

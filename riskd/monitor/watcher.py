@@ -117,7 +117,7 @@ class Watcher:
             self.summary_observer(book, summary)
         book.summary, book.summary_at = summary, asked_at or self._clock()
         book.anchor()
-        await self.check(book)
+        await self._check_after_poll(book)
 
     async def on_positions(
         self, book: AccountBook, positions: list[Position], asked_at: datetime | None = None
@@ -127,7 +127,28 @@ class Watcher:
         book.positions, book.positions_at = positions, asked_at or self._clock()
         book.anchor()
         await self._follow_positions(book)
-        await self.check(book)
+        await self._check_after_poll(book)
+
+    async def _check_after_poll(self, book: AccountBook) -> None:
+        """The full check, unless the poll left the account inside its quiet band: then only
+        the displayed numbers are refreshed (no lock, no day roll, nothing to keep or act on)."""
+        if not (book.requiet(self._clock()) and self._refresh_numbers(book)):
+            await self.check(book)
+
+    def _refresh_numbers(self, book: AccountBook) -> bool:
+        """Re-evaluate a quiet account for what ``/metrics`` and ``/status`` show. False (the
+        caller then runs the full check) if anything but the numbers would change, which the
+        band rules out, or if a check holds the account."""
+        if book.lock.locked():
+            return False
+        snapshot = book.snapshot(self._clock())
+        if snapshot is None:
+            return False
+        evaluation = evaluate(book.info.rules, snapshot, book.states)
+        if evaluation.changed or any(v.newly for v in evaluation.verdicts):
+            return False
+        book.evaluation = evaluation
+        return True
 
     def on_tick(self, book: AccountBook, tick: Quote, received: float) -> None:
         """One tick from the account's stream: estimate, evaluate, hand over. Never awaits.
@@ -205,10 +226,11 @@ class Watcher:
 
         An account inside its quiet band (``riskd.engine.band``) cannot change with time alone
         before the band's ``until`` (the next day boundary, the next stale-data level), so it
-        is skipped, unless ``refresh`` asks for a full check anyway, which keeps the numbers
-        that ``/metrics`` and ``/status`` show (headroom, used) fresh."""
+        is skipped; with ``refresh`` its numbers are re-evaluated for ``/metrics`` and
+        ``/status`` (headroom, used)."""
         equity = book.estimator.equity
-        if not refresh and equity is not None and book.quiet(equity, self._clock()):
+        quiet = equity is not None and book.quiet(equity, self._clock())
+        if quiet and (not refresh or self._refresh_numbers(book)):
             return
         await self.check(book)
 

@@ -8,10 +8,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from riskd.api2trade import Quote
 from riskd.service import Service
 from riskd.sim import SimServer
-from tests.daemon.conftest import RecordingAlerter, service_settings
+from tests.daemon.conftest import MAX_LOSS_1000, RecordingAlerter, service_settings
 
 
 async def _watched(sim: SimServer, tmp_path: Path) -> tuple[Service, str]:
@@ -45,11 +47,23 @@ async def test_ticks_inside_the_band_skip_evaluation_and_a_crossing_tick_does_no
         assert book.band.lo < equity < book.band.hi
         _tick(service, account, 1.08470)  # -30 USD: inside the band
         assert book.evaluation is first  # decided without a new evaluation
-        # A new poll replaces the summary the band was computed from: evaluated again.
+        # A poll that changes nothing the rules read but equity keeps the band: only the
+        # numbers are refreshed (headroom follows the polled equity, -15 USD at 1.08485).
+        band = book.band
+        sim.set_price("EURUSD", 1.08485, 1.08495)
         await service.poller.poll_summary(book)
+        await service.poller.poll_positions(book)
+        assert book.band is band and book.requiet(datetime.now(UTC))
+        assert book.evaluation is not None and book.evaluation is not first
+        assert book.evaluation.verdicts[0].headroom == pytest.approx(985.0)
+        # A new balance (a deposit) is something the rules read: the full check runs.
+        sim.set_balance(account, 100_050.0)
+        await service.poller.poll_summary(book)
+        assert not book.requiet(datetime.now(UTC))
         second = book.evaluation
-        assert second is not first
-        # 1,100 USD down crosses the 99,000 floor: evaluated, latched, confirmation started.
+        assert second is not None and second.verdicts[0].value == pytest.approx(100_035.0)
+        # 1,100 USD down (equity 98,950) crosses the 99,000 floor: evaluated, latched,
+        # confirmation started.
         # (The bad-tick filter takes a jump this size once it persists for three ticks.)
         sim.set_price("EURUSD", 1.07400, 1.07410)
         for bid in (1.07400, 1.07401, 1.07400):
@@ -83,3 +97,39 @@ async def test_the_periodic_check_skips_quiet_accounts_but_refreshes_them(
         assert book.evaluation is not checked
     finally:
         await service.stop()
+
+
+MARGIN_GUARD = """
+- name: margin
+  kind: margin_level
+  below: 150%
+  action: alert
+"""
+
+
+async def test_a_margin_change_is_news_only_to_a_margin_rule(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    account = sim.create_account(balance=100_000.0)
+    sim.open_position(account, "EURUSD", "buy", 1.0, open_price=1.08500)
+    for rules, still_quiet in ((MAX_LOSS_1000, True), (MARGIN_GUARD, False)):
+        state = tmp_path / f"state-{still_quiet}.sqlite"
+        settings = service_settings(sim, state, account, rules)
+        service = Service(settings, alerter=RecordingAlerter())
+        book = service.books[account]
+        try:
+            sim.set_price("EURUSD", 1.08500, 1.08510)
+            await service.poller.poll_summary(book)
+            await service.poller.poll_positions(book)
+            _tick(service, account, 1.08490)
+            assert book.band is not None
+            # The broker's margin follows the price; the balance does not.
+            sim.set_price("EURUSD", 1.08480, 1.08490)
+            before = book.summary
+            await service.poller.poll_summary(book)
+            assert book.summary is not None and before is not None
+            assert book.summary.margin != before.margin
+            assert book.requiet(datetime.now(UTC)) is still_quiet
+        finally:
+            await service.stop()
