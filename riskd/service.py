@@ -51,7 +51,7 @@ from riskd.monitor.poller import Poller, PollSettings
 from riskd.monitor.streams import StreamConsumer, StreamingSettings
 from riskd.monitor.watcher import Clock, Watcher, WatchSettings, utcnow
 from riskd.sdnotify import Notifier
-from riskd.shard import Shard
+from riskd.shard import Shard, owner
 from riskd.store import AsyncStore, StateStore
 from riskd.web import WebServer, WebSettings
 
@@ -279,6 +279,7 @@ class Service:
         resumed = await self.enforcer.resume()
         if resumed:
             log.warning("resumed %d flatten(s) left unfinished by the previous run", resumed)
+        await self._report_left_behind()
         books = list(self.books.values())
 
         async def first_poll(book: AccountBook) -> None:
@@ -436,6 +437,53 @@ class Service:
                 )
             )
         return change
+
+    async def _report_left_behind(self) -> None:
+        """Say so when this store holds a latch or an unfinished flatten of an account this
+        process no longer watches: after a resize it moved to another shard, whose own store
+        does not have them (each replica keeps its own), or it left the config. The account
+        then needs a person's look: its new owner starts without that latch."""
+        watched = {account.lower() for account in self.books}
+        shard = self.settings.shard
+        for account in sorted(await self.store.accounts()):
+            if account.lower() in watched:
+                continue
+            states = await self.store.load_rule_states(account)
+            latched = sorted(name for name, state in states.items() if state.latched)
+            unfinished = [r for r in await self.store.flattens(account) if r.status == "started"]
+            if not latched and not unfinished:
+                continue
+            where = (
+                f"no longer watched by this replica (shard {shard.index} of {shard.count}): "
+                f"a resize gave it to shard {owner(account, shard.count)}, or it left the config"
+                if shard.count > 1
+                else "no longer in the config"
+            )
+            held = ", ".join(
+                [f"latched rule {name}" for name in latched]
+                + ([f"{len(unfinished)} unfinished flatten(s)"] if unfinished else [])
+            )
+            log.error(
+                "account=%s is %s, but this replica's state holds its %s: the account's new "
+                "owner does not know them; check the account",
+                account,
+                where,
+                held,
+            )
+            self.alerter.send(
+                Alert(
+                    key=f"riskd:left_behind:{account}:{shard.index}/{shard.count}:{held}",
+                    event="state_left_behind",
+                    severity="critical",
+                    account_id=account,
+                    account_name=account,
+                    title=f"riskd: account {account} moved away with {held}",
+                    body=f"The account is {where}. This replica's state still holds its "
+                    f"{held}, which its new owner does not have (each replica keeps its own "
+                    "state). Check the account's positions and lock it by hand if it must stay "
+                    "locked.",
+                )
+            )
 
     def _reload_failed(self, attempt: datetime, why: str, problems: Sequence[str]) -> None:
         self.metrics.config_reloads.labels("error").inc()

@@ -156,6 +156,14 @@ class StateStore:
                 (record_id,),
             )
 
+    def accounts(self) -> set[str]:
+        """Every account this store holds rule states or flatten records of."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT account FROM rule_state UNION SELECT account FROM flatten_journal"
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def flattens(
         self, account: str | None = None, status: FlattenStatus | None = None
     ) -> list[FlattenRecord]:
@@ -213,6 +221,9 @@ class AsyncStore:
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
+
+    async def accounts(self) -> set[str]:
+        return await self._run(self.sync.accounts)
 
     async def load_rule_states(self, account: str) -> dict[str, RuleState]:
         return await self._run(self.sync.load_rule_states, account)

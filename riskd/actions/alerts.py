@@ -46,7 +46,8 @@ class Alert:
     ``key`` identifies the state change (the same change gives the same key, so a delivery
     layer can drop duplicates); ``event`` is its kind: ``warn``, ``breach``, ``flatten_done``,
     ``flatten_failed``, ``close_refused``, ``recovered``, ``stale``, ``lockout_cleared``,
-    ``lockout_close``, ``no_baseline``, ``account_down``, ``account_up``.
+    ``lockout_close``, ``no_baseline``, ``account_down``, ``account_up``; from the daemon
+    itself ``config_reload_failed``, ``rule_removed`` and ``state_left_behind``.
 
     ``title`` is one line (a Telegram preview, an e-mail subject); ``body`` says what
     happened, what riskd did and what happens next, in a sentence or three; ``details`` are
