@@ -30,11 +30,14 @@ LABEL org.opencontainers.image.title="riskd" \
 # Nothing may be written outside /var/lib/riskd (the state volume) and /tmp (a tmpfs or
 # emptyDir: SQLite's temporary files): no bytecode, HOME on the tmpfs. The state path is set
 # here because the volume is the only writable place in the container; -e overrides it.
+# Likewise /metrics and the probes must be reachable from outside the container, on the port
+# the HEALTHCHECK uses (the config's loopback default would answer nobody).
 ENV PATH=/opt/riskd/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
-    RISKD_STATE__PATH=/var/lib/riskd/state.sqlite
+    RISKD_STATE__PATH=/var/lib/riskd/state.sqlite \
+    RISKD_HTTP__LISTEN=0.0.0.0:9108
 RUN groupadd --system --gid 10001 riskd \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin riskd \
@@ -48,7 +51,7 @@ COPY rules /usr/share/riskd/rules
 VOLUME ["/var/lib/riskd"]
 USER 10001:10001
 WORKDIR /var/lib/riskd
-# /metrics /livez /readyz /status; the config must set http.listen: 0.0.0.0:9108.
+# /metrics /livez /readyz /status (RISKD_HTTP__LISTEN above).
 EXPOSE 9108
 # Standard library only (slim has no curl). /livez is answered by the event loop itself, so a
 # hung loop fails this by the timeout; urlopen raises on any non-2xx answer.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 INDEX_ENV = "RISKD_SHARD_INDEX"
 COUNT_ENV = "RISKD_SHARD_COUNT"
@@ -42,6 +42,8 @@ class Shard:
 
     index: int = 0
     count: int = 1
+    source: str = field(default="", compare=False)
+    """Where the index came from, for the start-up log (``RISKD_POD_NAME='riskd-2'``)."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -61,7 +63,8 @@ class Shard:
         return [a for a in account_ids if self.owns(a)]
 
     def describe(self) -> str:
-        return f"shard {self.index} of {self.count}"
+        where = f", from {self.source}" if self.source else ""
+        return f"shard {self.index} of {self.count}{where}"
 
 
 def _score(shard: int, account_id: str) -> int:
@@ -82,8 +85,9 @@ def shard_from_env(env: Mapping[str, str]) -> Shard:
     raw_index = env.get(INDEX_ENV, "").strip()
     if raw_index:
         index = _integer(env, INDEX_ENV, default=0)
+        origin = f"{INDEX_ENV}={index}"
     elif count == 1:
-        index = 0
+        index, origin = 0, ""
     else:
         source = POD_NAME_ENV if env.get(POD_NAME_ENV, "").strip() else "HOSTNAME"
         name = env.get(source, "").strip()
@@ -94,7 +98,14 @@ def shard_from_env(env: Mapping[str, str]) -> Shard:
                 f"StatefulSet pod whose name ends in -<ordinal> ({source}={name!r})"
             )
         index = int(match.group(1))
-    return Shard(index, count)
+        if index >= count:
+            raise ShardError(
+                f"{source}={name!r}: pod ordinal {index} is no shard of {COUNT_ENV}={count} "
+                f"(shards 0..{count - 1}): spec.replicas is larger than {COUNT_ENV}; change "
+                "both together"
+            )
+        origin = f"{source}={name!r}"
+    return Shard(index, count, origin)
 
 
 def _integer(env: Mapping[str, str], name: str, *, default: int) -> int:

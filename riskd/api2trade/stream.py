@@ -47,14 +47,18 @@ OnServerError = Callable[[str], Awaitable[None] | None]
 
 
 class _RedactSecrets(logging.Filter):
-    """websockets logs the request line at DEBUG; scrub any key that rides in the URL."""
+    """websockets logs the handshake at DEBUG: the request line (a key may ride in the URL)
+    and every header (``x-api-key``, Basic ``authorization``). Scrub the secrets from both."""
 
     _KEY = re.compile(r"(api_key=)[^&\s]+", re.IGNORECASE)
+    _HEADER = re.compile(r"^(\s*[<>]?\s*(?:x-api-key|authorization)\s*:\s*).*$", re.I | re.M)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "api_key=" in message.lower():
-            record.msg = self._KEY.sub(r"\1***", message)
+        lowered = message.lower()
+        if "api_key=" in lowered or "x-api-key" in lowered or "authorization" in lowered:
+            message = self._KEY.sub(r"\1***", message)
+            record.msg = self._HEADER.sub(r"\1***", message)
             record.args = ()
         return True
 

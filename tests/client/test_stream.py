@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import itertools
 import logging
 
@@ -182,3 +184,28 @@ async def test_query_auth_fallback_never_logs_the_key(
         assert sim.api_key not in repr(stream)
     assert "api_key=" in caplog.text  # websockets logged the request line...
     assert f"api_key={sim.api_key}" not in caplog.text  # ...with the key scrubbed
+
+
+@pytest.mark.parametrize("auth", ["api_key", "basic"])
+async def test_handshake_headers_are_never_logged(
+    sim: SimServer, account: str, caplog: pytest.LogCaptureFixture, auth: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    if auth == "api_key":
+        client = AsyncApi2TradeClient(api_key=sim.api_key, base_url=sim.base_url)
+        secrets = [sim.api_key]
+    else:
+        client = AsyncApi2TradeClient(
+            pro_username="pro-user", pro_password="pro-secret-pw", base_url=sim.base_url
+        )
+        basic = base64.b64encode(b"pro-user:pro-secret-pw").decode()
+        secrets = ["pro-secret-pw", basic]
+    async with client:
+        stream = client.open_stream(account, ["EURUSD"])
+        with contextlib.suppress(Exception):  # the simulator refuses Basic auth: fine here
+            await asyncio.wait_for(_next_tick(stream), 5)
+        await stream.aclose()
+    header = "x-api-key" if auth == "api_key" else "authorization"
+    assert f"> {header}: ***" in caplog.text.lower()  # websockets logged the header...
+    for secret in secrets:
+        assert secret not in caplog.text  # ...with its value scrubbed

@@ -56,7 +56,10 @@ def test_index_and_count_from_the_environment() -> None:
         ({"RISKD_SHARD_COUNT": "0"}, "RISKD_SHARD_COUNT: must be 1 or more"),
         ({"RISKD_SHARD_COUNT": "3", "RISKD_SHARD_INDEX": "3"}, "shard index 3 is outside 0..2"),
         ({"RISKD_SHARD_COUNT": "3", "HOSTNAME": "vps"}, "set RISKD_SHARD_INDEX"),
-        ({"RISKD_SHARD_COUNT": "3", "RISKD_POD_NAME": "riskd-7"}, "shard index 7 is outside"),
+        (
+            {"RISKD_SHARD_COUNT": "3", "RISKD_POD_NAME": "riskd-7"},
+            "RISKD_POD_NAME='riskd-7': pod ordinal 7 is no shard",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
