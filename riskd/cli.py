@@ -202,7 +202,37 @@ def run_check_config(args: argparse.Namespace) -> int:
         f"ok: {_plural(len(config.accounts), 'account')}, {_plural(rules, 'rule')} "
         f"in {_plural(len(files), 'rule file')}"
     )
+    for note in _config_notes(config):
+        print(f"note: {note}")
     return 0
+
+
+def _config_notes(config: Config) -> list[str]:
+    """What ``riskd run`` would do differently from what the file suggests (not errors: a
+    check run without the service's credentials or environment is normal)."""
+    from riskd.config import ConfigError
+
+    notes = []
+    try:
+        config.client_settings()
+    except ConfigError as exc:
+        notes.append(
+            f"{'; '.join(exc.problems)} (in this environment: `riskd run` would refuse to start)"
+        )
+    alerts = config.alerts
+    routed = sorted({tag for route in alerts.routes.values() for tag in route})
+    if routed and not alerts.enabled:
+        notes.append(
+            f"alerts.routes names {', '.join(routed)} but no alert target is configured "
+            "(RISKD_ALERTS__URLS or alerts.config_file): alerts go to the log only"
+        )
+    shard = config.shard
+    if shard.count > 1:
+        notes.append(
+            f"{shard.describe()}: this replica watches {len(config.owned_accounts)} of "
+            f"{_plural(len(config.accounts), 'account')}"
+        )
+    return notes
 
 
 def _plural(count: int, noun: str) -> str:

@@ -1081,6 +1081,13 @@ class _Loader:
                     ("alerts", "config_file"),
                     f"cannot read the apprise config file {path}: {reason}",
                 )
+            elif not os.access(path, os.R_OK):
+                self._file_problem(
+                    ("alerts", "config_file"),
+                    f"cannot read the apprise config file {path}: permission denied (it holds "
+                    "tokens: under systemd hand it over with LoadCredential=, see "
+                    "deploy/systemd/README.md)",
+                )
             else:
                 config_file = str(path)
                 found = _apprise_file_tags(path)

@@ -75,7 +75,28 @@ def test_check_config_accepts_the_shipped_example(capsys: pytest.CaptureFixture[
     assert main(["check-config", str(EXAMPLE)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert out == "ok: 2 accounts, 8 rules in 3 rule files\n"
+    first, *notes = out.splitlines()
+    assert first == "ok: 2 accounts, 8 rules in 3 rule files"
+    # Without the service's environment it says what `riskd run` would do differently.
+    assert any("API2TRADE_API_KEY" in n and "would refuse to start" in n for n in notes)
+    assert any("alerts go to the log only" in n for n in notes)
+
+
+def test_check_config_notes_vanish_with_the_services_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("API2TRADE_API_KEY", "k")
+    monkeypatch.setenv(
+        "RISKD_ALERTS__URLS", "telegram=json://127.0.0.1:9/t\nemail=json://127.0.0.1:9/e"
+    )
+    monkeypatch.setenv("RISKD_SHARD_COUNT", "2")
+    monkeypatch.setenv("RISKD_SHARD_INDEX", "1")
+    assert main(["check-config", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "ok: 2 accounts, 8 rules in 3 rule files"
+    assert out[1:] == [
+        "note: shard 1 of 2, from RISKD_SHARD_INDEX=1: this replica watches 1 of 2 accounts"
+    ]
 
 
 def test_check_config_does_not_need_credentials_but_reads_overrides(
@@ -83,7 +104,7 @@ def test_check_config_does_not_need_credentials_but_reads_overrides(
 ) -> None:
     path = write_config(MINIMAL)
     assert main(["check-config", str(path)]) == 0
-    assert capsys.readouterr().out == "ok: 1 account, 3 rules in 1 rule file\n"
+    assert capsys.readouterr().out.splitlines()[0] == "ok: 1 account, 3 rules in 1 rule file"
 
     monkeypatch.setenv("RISKD_POLLING__SUMMARY_INTERVAL", "fast")
     assert main(["check-config", str(path)]) == 1
