@@ -89,6 +89,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     from riskd.config import load_config
     from riskd.sdnotify import Notifier
     from riskd.service import Service, ServiceSettings, run_until_signalled, settings_from_config
+    from riskd.store import StateInUseError
 
     # The environment as riskd started with it: a reload reads the files again, not a
     # changed environment (the process's own cannot change from outside anyway).
@@ -102,6 +103,9 @@ def run_daemon(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"{args.config}: alerts: {problem}", file=sys.stderr)
         return 2
+    except StateInUseError as exc:
+        print(f"riskd: not started: {exc}", file=sys.stderr)
+        return 1
 
     def reload() -> ServiceSettings:
         return settings_from_config(load_config(args.config, env, require_credentials=True))
@@ -124,12 +128,17 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_unlock(args: argparse.Namespace) -> int:
     """``riskd unlock --config FILE ACCOUNT RULE``."""
     from riskd.engine import unlatch
-    from riskd.store import StateStore
+    from riskd.store import StateInUseError, StateStore
 
     config = _load(args.config, require_credentials=False)
     if config is None:
         return 2
-    store = StateStore(config.state_path)
+    try:
+        store = StateStore(config.state_path)
+    except StateInUseError as exc:
+        # A running riskd keeps its own copy of the latch and would write it back.
+        print(f"riskd: not unlocked: {exc}", file=sys.stderr)
+        return 1
     try:
         states = store.load_rule_states(args.account)
         state = states.get(args.rule)

@@ -13,7 +13,9 @@ it on one dedicated thread so the event loop never waits on a disk flush.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -71,18 +73,81 @@ class FlattenRecord:
     detail: str
 
 
+# Locks this process holds, by lock file: a second store on the same file in one process
+# (tests, a tool inside the daemon) shares the lock; only another process is refused.
+_held: dict[str, list[int]] = {}  # real path -> [fd, stores using it]
+_held_lock = threading.Lock()
+
+
+def _lock_exclusively(path: str) -> str:
+    """Take the process's exclusive ``flock`` on ``path`` (our pid written in it); returns the
+    key for ``_unlock``. Raises ``StateInUseError`` when another process holds it."""
+    key = os.path.realpath(path)
+    with _held_lock:
+        held = _held.get(key)
+        if held is not None:
+            held[1] += 1
+            return key
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StateInUseError(
+                f"the state file {path.removesuffix('.lock')} is in use by another riskd "
+                f"process (pid {holder}): stop it first (two daemons on one state would both "
+                "act on its accounts)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _held[key] = [fd, 1]
+        return key
+
+
+def _unlock(key: str) -> None:
+    with _held_lock:
+        held = _held.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            del _held[key]
+            os.close(held[0])  # releases the flock
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class StateStore:
-    """Blocking SQLite store. One connection, guarded by a lock (callers may be threads)."""
+class StateInUseError(RuntimeError):
+    """Another process holds the state file (see ``StateStore``)."""
 
-    def __init__(self, path: str | Path) -> None:
+
+class StateStore:
+    """Blocking SQLite store. One connection, guarded by a lock (callers may be threads).
+
+    The store is one process's: it holds an exclusive lock on ``<path>.lock`` while open.
+    Two daemons on one state file would both guard its accounts and overwrite each other's
+    latches, and ``riskd unlock`` must not edit a state a running daemon will write back, so a
+    second opener in another process gets ``StateInUseError`` naming the holder's pid. The
+    lock is the kernel's (``flock``): it goes with the process, a ``kill -9`` included.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """Open (and create) the store at ``path``. ``readonly`` opens an existing store to
+        look at beside the process that owns it: no lock, and no write is possible."""
         self.path = str(path)
+        self._lockfile: str | None = None
+        self._lock = threading.Lock()
+        if readonly:
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=5000")
+            return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+            self._lockfile = _lock_exclusively(self.path + ".lock")
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -92,6 +157,9 @@ class StateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._lockfile is not None:
+                _unlock(self._lockfile)
+                self._lockfile = None
 
     # -- rule states ------------------------------------------------------------------------
 

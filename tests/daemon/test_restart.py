@@ -124,7 +124,9 @@ def test_kill_9_keeps_baseline_and_latch_and_never_flattens_twice(
     other = sim.open_position(account, "EURUSD", "buy", 0.5)
     riskd = daemon(account)
     riskd.start()
-    store = StateStore(tmp_path / "state.sqlite")
+    # Looked at beside the daemon, which holds the state (a second writer is refused).
+    _wait(_polled(sim, 1))  # the daemon made its store before its first poll
+    store = StateStore(tmp_path / "state.sqlite", readonly=True)
     _wait(lambda: "daily" in store.load_rule_states(account))
     baseline = store.load_rule_states(account)["daily"]
     assert baseline.start_balance == 100_000.0
@@ -167,7 +169,9 @@ def test_restart_finishes_an_interrupted_flatten(
     ticket = sim.open_position(account, "EURUSD", "buy", 1.0)
     riskd = daemon(account)
     riskd.start()
-    store = StateStore(tmp_path / "state.sqlite")
+    # Looked at beside the daemon, which holds the state (a second writer is refused).
+    _wait(_polled(sim, 1))  # the daemon made its store before its first poll
+    store = StateStore(tmp_path / "state.sqlite", readonly=True)
     _wait(lambda: "daily" in store.load_rule_states(account))
 
     sim.faults.hang_next(5, seconds=60.0, path="/OrderClose")  # the close never answers

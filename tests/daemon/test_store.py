@@ -10,8 +10,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from riskd.engine import RuleState
-from riskd.store import StateStore
+from riskd.store import StateInUseError, StateStore
 
 
 def test_rule_states_round_trip(tmp_path: Path) -> None:
@@ -51,7 +53,7 @@ def test_alert_keys_are_claimed_once(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from riskd.engine import RuleState
-from riskd.store import StateStore
+from riskd.store import StateInUseError, StateStore
 store = StateStore(sys.argv[1])
 store.save_rule_states("acc", {"daily": RuleState(start_balance=12345.0, latched=True)})
 store.begin_flatten("acc", "daily@t1", "daily", "breach")
@@ -73,3 +75,35 @@ def test_committed_state_survives_kill_9(tmp_path: Path) -> None:
     state = store.load_rule_states("acc")["daily"]
     assert state.start_balance == 12345.0 and state.latched
     assert [r.status for r in store.flattens("acc")] == ["started"]
+
+
+_HOLD = """
+import sys, time
+from riskd.store import StateInUseError, StateStore
+store = StateStore(sys.argv[1])
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_process_cannot_open_the_state_while_one_holds_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    holder = subprocess.Popen(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(
+            StateInUseError, match=rf"in use by another riskd process \(pid {holder.pid}\)"
+        ):
+            StateStore(path)
+        # A reader beside the owner is fine.
+        StateStore(path, readonly=True).close()
+        # The lock goes with the process, even on kill -9.
+        holder.kill()
+        holder.wait()
+        StateStore(path).close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
