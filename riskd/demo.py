@@ -14,6 +14,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -60,7 +61,7 @@ class TerminalAlerter:
 
 def _row(service: Service, account: str) -> str:
     book = service.books[account]
-    evaluation = book.evaluation
+    evaluation = book.current(datetime.now(UTC))
     if book.summary is None or evaluation is None:
         return "  waiting for the first poll..."
     equity = book.estimator.equity if book.estimator.equity is not None else book.summary.equity

@@ -246,7 +246,7 @@ def _rule_status(rule: Rule, verdict: Verdict | None, currency: str) -> dict[str
 
 def account_status(book: AccountBook, *, streaming: bool, flattening: bool) -> dict[str, Any]:
     """One account as ``/status`` shows it (see :func:`status_document`)."""
-    s, est, evaluation = book.summary, book.estimator, book.evaluation
+    s, est, evaluation = book.summary, book.estimator, book.current(datetime.now(UTC))
     currency = s.currency if s is not None else est.currency
     margin = None
     margin_level = None

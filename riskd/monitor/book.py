@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from riskd.api2trade import AccountSummary, Position, TickStream
-from riskd.engine import AccountSnapshot, Evaluation, OpenPosition, RuleState
+from riskd.engine import AccountSnapshot, Evaluation, OpenPosition, RuleState, evaluate
 from riskd.engine.band import QuietBand
 from riskd.monitor.estimator import EquityEstimator
 
@@ -153,6 +153,22 @@ class AccountBook:
             return False
         self.band_inputs = (summary, positions, self.info)
         return self.quiet(equity, now)
+
+    def current(self, now: datetime) -> Evaluation | None:
+        """The evaluation to show at ``now``: the last one, re-done on the current numbers
+        when only equity moved since and it stayed inside the quiet band (the tick path then
+        skips evaluating, so the last one's headroom and used ratio lag the estimate). Pure:
+        nothing is kept or acted on, and the statuses are the last evaluation's."""
+        last, equity = self.evaluation, self.estimator.equity
+        if last is None or equity is None or not self.quiet(equity, now):
+            return last
+        snapshot = self.snapshot(now)
+        if snapshot is None:
+            return last
+        fresh = evaluate(self.info.rules, snapshot, self.states)
+        if fresh.changed or any(v.newly for v in fresh.verdicts):
+            return last  # cannot happen inside the band; never show what was not acted on
+        return fresh
 
     def _open_positions(self) -> tuple[OpenPosition, ...]:
         """The engine's view of the positions, rebuilt only when a new list arrives (the
