@@ -13,7 +13,9 @@ So the tick path evaluates in full only when the estimate leaves the band; a tic
 is decided by two comparisons. The band holds only for the rule states, positions and
 summary it was computed from (the caller checks that by identity), and only until ``until``:
 the next day boundary of any rule, or the time a stale-data rule may warn. No band exists
-while any rule is ``pending`` or in a non-latched ``breach``: then every tick is evaluated.
+while any rule is ``pending`` or in a non-latched ``breach``, while a day roll is due, while a
+lockout holds open positions (they are closed on sight by the full check), or at a non-finite
+equity: then every tick and every check is evaluated in full.
 
 Each check's ``equity_edges`` (``riskd.engine.rules``) gives its steps next to its own maths;
 the property test in ``tests/engine/test_band.py`` holds the band to ``evaluate``.
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from riskd.engine.evaluate import WARN_REARM
+from riskd.engine.periods import due_roll
 from riskd.engine.rules import Rule, StaleDataCheck
 from riskd.engine.snapshot import AccountSnapshot
 from riskd.engine.state import RuleState
@@ -61,12 +64,22 @@ def quiet_band(
     every tick must be evaluated (a rule pending or breaching, or equity on an edge)."""
     equity = snapshot.equity
     now = snapshot.now
+    if not math.isfinite(equity):
+        return None  # every comparison with NaN is false: no edge would hold it
+    if evaluation.locked_out and snapshot.positions:
+        # Positions under a lockout are closed on sight by the full check, retried on every
+        # poll until flat: it must never be skipped.
+        return None
     lo, hi = -math.inf, math.inf
     until = datetime.max.replace(tzinfo=now.tzinfo)
     for rule, verdict in zip(rules, evaluation.verdicts, strict=True):
         if verdict.status not in _CALM:
             return None
         state = evaluation.states[rule.name]
+        if due_roll(rule, state, now) is not None:
+            # Only the full check rolls a day (baselines, latches): it must not be skipped
+            # while a roll is due, or a failed roll would never be retried.
+            return None
         clock = rule.clock
         period_start = clock.period_start(now) if clock is not None else None
         if clock is not None:
@@ -98,12 +111,18 @@ def _stale_until(
     status: Status,
     state: RuleState,
 ) -> datetime | None:
-    """Until when a stale-data rule stays quiet on the tick path, or None if it is not quiet.
+    """Until when a stale-data rule stays quiet, or None if it is not quiet.
 
-    On the tick path the tick age is 0 (the tick just came) and the poll age grows with time,
-    so a quiet rule (``ok``, no warning reported) stays quiet until the poll age reaches its
-    lowest warning level or the limit."""
+    The poll age grows with time, and so does the tick age between ticks (the periodic check
+    uses the band too), so a quiet rule (``ok``, no warning reported) stays quiet until either
+    age can reach its lowest warning level or the limit. A tick resets the tick age: the tick
+    path re-evaluates at least that often."""
     if status is not Status.OK or state.warned is not None:
         return None
     first = min((*rule.warn_at, 1.0))
-    return snapshot.last_poll_at + timedelta(seconds=first * check.max_poll_age)
+    until = snapshot.last_poll_at + timedelta(seconds=first * check.max_poll_age)
+    if check.max_tick_age is not None and snapshot.positions:
+        if snapshot.last_tick_at is None:
+            return None
+        until = min(until, snapshot.last_tick_at + timedelta(seconds=first * check.max_tick_age))
+    return until

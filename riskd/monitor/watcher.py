@@ -175,8 +175,9 @@ class Watcher:
                     urgent = self._keep(book, evaluation)
                     if urgent:
                         self._spawn(self._save(book, urgent), f"save {book.info.id}")
-                    self._act(book, evaluation)
+                    # Kept before acting: the band belongs to the inputs it was computed from.
                     book.keep_band(quiet_band(rules, snapshot, evaluation))
+                    self._act(book, evaluation)
         if self.tick_observer is not None:
             self.tick_observer(
                 TickTiming(book.info.id, tick.symbol, received, time.perf_counter(),

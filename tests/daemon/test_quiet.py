@@ -5,7 +5,7 @@ except for its display refresh."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,12 @@ import pytest
 from riskd.api2trade import Quote
 from riskd.service import Service
 from riskd.sim import SimServer
-from tests.daemon.conftest import MAX_LOSS_1000, RecordingAlerter, service_settings
+from tests.daemon.conftest import (
+    MAX_LOSS_1000,
+    RecordingAlerter,
+    service_settings,
+    wait_until,
+)
 
 
 async def _watched(sim: SimServer, tmp_path: Path) -> tuple[Service, str]:
@@ -133,3 +138,54 @@ async def test_a_margin_change_is_news_only_to_a_margin_rule(
             assert book.requiet(datetime.now(UTC)) is still_quiet
         finally:
             await service.stop()
+
+
+@pytest.mark.parametrize("roll_fails_first", [False, True])
+async def test_a_quiet_account_still_rolls_its_day_and_enforces_it(
+    sim: SimServer, tmp_path: Path, roll_fails_first: bool
+) -> None:
+    """The first event after the reset is a tick (which does not roll the day), or the first
+    roll fails: the day must still be rolled and its daily loss enforced."""
+    reset = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
+    rules = (
+        "- name: daily\n  kind: daily_loss\n  limit: 5%\n  limit_of: initial_balance\n"
+        f'  baseline: balance\n  action: close_all\n  reset: {{at: "{reset:%H:%M}", zone: UTC}}\n'
+    )
+    offset = [timedelta(0)]
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + offset[0]
+
+    sim.set_price("EURUSD", 1.08500, 1.08510)
+    account = sim.create_account(balance=100_000.0)
+    sim.open_position(account, "EURUSD", "buy", 50.0, open_price=1.08500)  # 500 USD a pip
+    settings = service_settings(sim, tmp_path / "state.sqlite", account, rules)
+    service = Service(settings, alerter=RecordingAlerter(), clock=clock)
+    book = service.books[account]
+
+    def tick(bid: float) -> None:
+        quote = Quote(symbol="EURUSD", bid=bid, ask=round(bid + 0.0001, 5), time=clock())
+        service.watcher.on_tick(book, quote, time.perf_counter())
+
+    try:
+        offset[0] = (reset - timedelta(seconds=10)) - datetime.now(UTC)
+        await service.poller.poll_positions(book)
+        await service.poller.poll_summary(book)
+        tick(1.08499)
+        offset[0] = (reset + timedelta(seconds=1)) - datetime.now(UTC)
+        if roll_fails_first:
+            sim.faults.fail_next(20, path="/AccountSummary")
+            await service.watcher.check_periodic(book, refresh=False)  # the roll fails
+            sim.faults.reset()
+        tick(1.08498)  # the first tick of the new day
+        await service.watcher.check_periodic(book, refresh=False)  # rolls the day now
+        assert book.states["daily"].period_start == reset
+        for pips in range(1, 17):  # -8,000 USD: through the 5,000 daily floor
+            bid = round(1.08498 - pips * 0.0001, 5)
+            sim.set_price("EURUSD", bid, round(bid + 0.0001, 5))
+            tick(bid)
+        await service.watcher.drain()
+        assert book.states["daily"].latched
+        await wait_until(lambda: sim.requests.count(path="/OrderClose") >= 1)
+    finally:
+        await service.stop()

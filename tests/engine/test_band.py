@@ -178,3 +178,23 @@ def test_a_trailing_equity_mark_closes_the_band_above() -> None:
     assert band is not None
     assert band.hi < 101_000.0
     assert band.lo > 96_000.0  # the floor trails the mark: 101,000 - 5,000
+
+
+def test_no_band_while_a_lockout_holds_open_positions() -> None:
+    # Positions under a lockout are closed on sight by the full check, retried on each poll:
+    # neither a tick nor a check may be skipped until the account is flat.
+    rules = parse_rules("- name: floor\n  kind: max_loss\n  limit: 5%\n  action: lockout\n")
+    account = Account(rules, INITIAL)
+    account.at(START, equity=94_000.0)  # breached: latched
+    held = snap(START, equity=94_100.0, positions=[("EURUSD", "buy", 1.0)], last_poll_at=START)
+    result = evaluate(rules, held, account.states)
+    assert result.locked_out
+    assert quiet_band(rules, held, result) is None
+    flat = snap(START, equity=94_100.0, last_poll_at=START)
+    assert quiet_band(rules, flat, evaluate(rules, flat, account.states)) is not None
+
+
+def test_no_band_at_a_non_finite_equity() -> None:
+    rules = parse_rules("- name: floor\n  kind: max_loss\n  limit: 5%\n  action: close_all\n")
+    nan = snap(START, equity=float("nan"), last_poll_at=START)
+    assert quiet_band(rules, nan, evaluate(rules, nan, {})) is None
