@@ -189,3 +189,24 @@ async def test_a_quiet_account_still_rolls_its_day_and_enforces_it(
         await wait_until(lambda: sim.requests.count(path="/OrderClose") >= 1)
     finally:
         await service.stop()
+
+
+async def test_metrics_follow_the_estimate_of_a_quiet_account(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    service, account = await _watched(sim, tmp_path)
+    book = service.books[account]
+    try:
+        _tick(service, account, 1.08490)  # -10 USD: evaluated, band computed
+        kept = book.evaluation
+        _tick(service, account, 1.08470)  # -30 USD: inside the band, not evaluated
+        assert book.evaluation is kept
+        text = service.metrics.exposition().decode()
+        line = next(
+            row
+            for row in text.splitlines()
+            if row.startswith("riskd_rule_headroom{") and 'rule="max-loss"' in row
+        )
+        assert float(line.rsplit(" ", 1)[1]) == pytest.approx(970.0)  # 99,970 - 99,000
+    finally:
+        await service.stop()
