@@ -18,6 +18,7 @@ surface; ``/_sim/<method>`` exposes the same methods over HTTP with the same key
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections import deque
@@ -166,8 +167,14 @@ class Simulator:
                 await self._rate_changed.wait()
                 owed, last = 0.0, loop.time()
                 continue
-            await asyncio.sleep(max(1.0 / rate, _MIN_TICK_SLEEP))
+            # Sleep until the next tick is due, or until the rate changes: a low rate's long
+            # sleep must not hold back a higher rate set meanwhile.
+            self._rate_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(1.0 / rate, _MIN_TICK_SLEEP)):
+                    await self._rate_changed.wait()
             now = loop.time()
+            # The time slept ran at the rate it started with.
             owed = min(owed + (now - last) * rate, rate * _MAX_BACKLOG_SECONDS + 1)
             last = now
             due = int(owed)

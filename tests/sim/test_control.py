@@ -169,3 +169,15 @@ async def test_async_entry_in_the_running_loop() -> None:
     async with httpx.AsyncClient() as after:
         with pytest.raises(httpx.ConnectError):
             await after.get(f"{sim.base_url}/AccountSummary")
+
+
+def test_a_higher_tick_rate_takes_effect_at_once() -> None:
+    # At 0.05 ticks/s the walk sleeps 20 s between ticks; a new rate must not wait for that.
+    with SimServer(port=0, tick_rate=0.05, seed=3) as sim:
+        symbols = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "GER40")
+        before = {s: sim.quote(s) for s in symbols}
+        sim.set_tick_rate(500)
+        deadline = time.monotonic() + 3.0
+        while all(sim.quote(s) == before[s] for s in symbols):
+            assert time.monotonic() < deadline, "the walk did not speed up"
+            time.sleep(0.01)
