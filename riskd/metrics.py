@@ -225,13 +225,6 @@ def is_ready(service: ServiceView) -> bool:
 # -- scrape-time collectors ---------------------------------------------------------------------
 
 
-def _margin(summary: AccountSummary) -> float:
-    """Margin in use: the poll's, or ``equity - free_margin`` when it has none (as the book)."""
-    if summary.margin is not None:
-        return summary.margin
-    return max(summary.equity - summary.free_margin, 0.0)
-
-
 class AccountCollector(Collector):
     """Per account: money, margin, positions, freshness, lockout, flatten in progress."""
 
@@ -334,7 +327,7 @@ class AccountCollector(Collector):
             if s is not None:
                 balance.add_metric([account], s.balance)
                 equity.add_metric([account], s.equity)
-                used_margin = _margin(s)
+                used_margin = s.margin_in_use
                 margin.add_metric([account], used_margin)
                 if used_margin > 0:
                     live = est.equity if est.equity is not None else s.equity

@@ -251,7 +251,7 @@ def account_status(book: AccountBook, *, streaming: bool, flattening: bool) -> d
     margin = None
     margin_level = None
     if s is not None:
-        margin = s.margin if s.margin is not None else max(s.equity - s.free_margin, 0.0)
+        margin = s.margin_in_use
         if margin > 0:
             margin_level = (est.equity if est.equity is not None else s.equity) / margin * 100
     verdicts = {v.rule: v for v in evaluation.verdicts} if evaluation is not None else {}

@@ -67,6 +67,13 @@ class AccountSummary(_Model):
     leverage: float | None = None
 
     @property
+    def margin_in_use(self) -> float:
+        """Margin in use: ``margin``, or ``equity - free_margin`` when the bridge omits it."""
+        if self.margin is not None:
+            return self.margin
+        return max(self.equity - self.free_margin, 0.0)
+
+    @property
     def is_margin_call_risk(self) -> bool:
         """True when margin is in use and the margin level is below 150%.
 

@@ -196,13 +196,18 @@ class TrailingDrawdownCheck:
             floor = initial
         return floor, allowed
 
+    @staticmethod
+    def _stored_mark(initial: float, state: RuleState) -> float:
+        """The mark before this snapshot: the stored one, never below the initial balance."""
+        stored = state.high_water
+        return initial if stored is None or stored < initial else stored
+
     def measure(
         self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
     ) -> Reading:
         initial = snap.initial_balance
-        stored = state.high_water
-        mark = initial if stored is None or stored < initial else stored
-        new_mark = stored
+        mark = self._stored_mark(initial, state)
+        new_mark = state.high_water
         if self.intraday:
             tracked = snap.equity if self.track_equity else snap.balance
             if tracked > mark:
@@ -218,8 +223,7 @@ class TrailingDrawdownCheck:
         used_marks: tuple[float, ...],
     ) -> tuple[float, ...]:
         initial = snap.initial_balance
-        stored = state.high_water
-        mark = initial if stored is None or stored < initial else stored
+        mark = self._stored_mark(initial, state)
         if self.intraday and not self.track_equity and snap.balance > mark:
             mark = snap.balance
         edges = _loss_edges(*self._floor(mark, initial), used_marks)
@@ -304,12 +308,16 @@ class ProfitTargetCheck:
     pct: float
     amount: float
 
+    def _target(self, initial: float) -> tuple[float, float]:
+        """(target equity, gain to make)."""
+        gain = self.pct * initial / 100.0 + self.amount
+        return initial + gain, gain
+
     def measure(
         self, snap: AccountSnapshot, state: RuleState, period_start: datetime | None
     ) -> Reading:
         initial = snap.initial_balance
-        gain = self.pct * initial / 100.0 + self.amount
-        target = initial + gain
+        target, gain = self._target(initial)
         equity = snap.equity
         progress = (equity - initial) / gain if gain > 0 else 0.0
         return Reading(equity, target, target - equity, progress, equity >= target - _eps(target))
@@ -322,8 +330,7 @@ class ProfitTargetCheck:
         used_marks: tuple[float, ...],
     ) -> tuple[float, ...]:
         initial = snap.initial_balance
-        gain = self.pct * initial / 100.0 + self.amount
-        target = initial + gain
+        target, gain = self._target(initial)
         progress = tuple(initial + u * gain for u in used_marks) if gain > 0 else ()
         return (target - _eps(target), *progress)
 

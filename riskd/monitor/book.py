@@ -154,21 +154,27 @@ class AccountBook:
         self.band_inputs = (summary, positions, self.info)
         return self.quiet(equity, now)
 
-    def current(self, now: datetime) -> Evaluation | None:
-        """The evaluation to show at ``now``: the last one, re-done on the current numbers
-        when only equity moved since and it stayed inside the quiet band (the tick path then
-        skips evaluating, so the last one's headroom and used ratio lag the estimate). Pure:
-        nothing is kept or acted on, and the statuses are the last evaluation's."""
-        last, equity = self.evaluation, self.estimator.equity
-        if last is None or equity is None or not self.quiet(equity, now):
-            return last
+    def reevaluate(self, now: datetime) -> Evaluation | None:
+        """A fresh evaluation of a quiet account on the current numbers, or None when the
+        account is not quiet. Only the numbers (headroom, used) differ from the last one:
+        inside the quiet band the statuses and states are the same, and an evaluation that
+        would change anything else is refused (None), never shown or kept. Pure."""
+        equity = self.estimator.equity
+        if self.evaluation is None or equity is None or not self.quiet(equity, now):
+            return None
         snapshot = self.snapshot(now)
         if snapshot is None:
-            return last
+            return None
         fresh = evaluate(self.info.rules, snapshot, self.states)
         if fresh.changed or any(v.newly for v in fresh.verdicts):
-            return last  # cannot happen inside the band; never show what was not acted on
+            return None  # cannot happen inside the band
         return fresh
+
+    def current(self, now: datetime) -> Evaluation | None:
+        """The evaluation to show at ``now``: re-done on the current numbers for a quiet
+        account (the tick path skips evaluating it, so the last one's numbers lag the
+        estimate), else the last one."""
+        return self.reevaluate(now) or self.evaluation
 
     def _open_positions(self) -> tuple[OpenPosition, ...]:
         """The engine's view of the positions, rebuilt only when a new list arrives (the
@@ -197,7 +203,7 @@ class AccountBook:
             moved_at = self.estimator.estimated_at
             estimated = moved_at is not None and moved_at > self.estimator.anchored_at
         positions = self._open_positions()
-        margin = s.margin if s.margin is not None else max(s.equity - s.free_margin, 0.0)
+        margin = s.margin_in_use
         last_poll = self.last_poll_at or self.summary_at
         return AccountSnapshot(
             account_id=self.info.id,
@@ -220,9 +226,7 @@ class AccountBook:
 def _figures(s: AccountSummary, with_margin: bool) -> tuple[float, float, float, str]:
     """What the rules read of a summary besides equity: balance, credit, currency, and the
     margin when a rule reads it."""
-    margin = 0.0
-    if with_margin:
-        margin = s.margin if s.margin is not None else max(s.equity - s.free_margin, 0.0)
+    margin = s.margin_in_use if with_margin else 0.0
     return (s.balance, s.credit or 0.0, margin, s.currency)
 
 

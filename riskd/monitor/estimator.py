@@ -377,10 +377,7 @@ class EquityEstimator:
         currency = summary.currency.upper()
         self._currency = currency
         self._summary = summary
-        if summary.margin is not None:
-            self._margin = summary.margin
-        else:
-            self._margin = max(summary.equity - summary.free_margin, 0.0)
+        self._margin = summary.margin_in_use
 
         # Which symbols this account watches, and under which broker names.
         plans: list[tuple[Position, str, str]] = []  # (position, canonical symbol, suffix)

@@ -136,18 +136,15 @@ class Watcher:
             await self.check(book)
 
     def _refresh_numbers(self, book: AccountBook) -> bool:
-        """Re-evaluate a quiet account for what ``/metrics`` and ``/status`` show. False (the
-        caller then runs the full check) if anything but the numbers would change, which the
-        band rules out, or if a check holds the account."""
+        """Keep a quiet account's evaluation re-done on the current numbers (for ``/metrics``
+        and ``/status``). False (the caller then runs the full check) if the account is not
+        quiet after all, or if a check holds it."""
         if book.lock.locked():
             return False
-        snapshot = book.snapshot(self._clock())
-        if snapshot is None:
+        fresh = book.reevaluate(self._clock())
+        if fresh is None:
             return False
-        evaluation = evaluate(book.info.rules, snapshot, book.states)
-        if evaluation.changed or any(v.newly for v in evaluation.verdicts):
-            return False
-        book.evaluation = evaluation
+        book.evaluation = fresh
         return True
 
     def on_tick(self, book: AccountBook, tick: Quote, received: float) -> None:

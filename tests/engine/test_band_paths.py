@@ -253,6 +253,9 @@ def test_day_boundaries_ticks_do_not_roll_checks_do(data: st.DataObject, text: s
             and band.holds(equity, now)
             and all(states[r.name] is band.states[i] for i, r in enumerate(rules))
         )
+        s = snap(
+            now, equity=equity, balance=100_000.0, margin=1_000.0, last_poll_at=now, estimated=True
+        )
         if step == "check":  # check(): _roll_days, then evaluate (what the skip must equal)
             rolled = dict(states)
             for rule in rules:
@@ -261,14 +264,6 @@ def test_day_boundaries_ticks_do_not_roll_checks_do(data: st.DataObject, text: s
                     rolled[rule.name] = roll_period(
                         rule, rolled[rule.name], start, 100_000.0, 100_000.0
                     )
-            s = snap(
-                now,
-                equity=equity,
-                balance=100_000.0,
-                margin=1_000.0,
-                last_poll_at=now,
-                estimated=True,
-            )
             result = evaluate(rules, s, rolled)
             if quiet:
                 rolled_any = any(rolled[r.name] is not states[r.name] for r in rules)
@@ -276,14 +271,6 @@ def test_day_boundaries_ticks_do_not_roll_checks_do(data: st.DataObject, text: s
                 assert_same(result, previous, band, rules, ("check", now))
             states, previous = dict(result.states), result
         else:  # on_tick: no roll
-            s = snap(
-                now,
-                equity=equity,
-                balance=100_000.0,
-                margin=1_000.0,
-                last_poll_at=now,
-                estimated=True,
-            )
             result = evaluate(rules, s, states)
             if quiet:
                 assert_same(result, previous, band, rules, ("tick", now))
